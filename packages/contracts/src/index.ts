@@ -1,0 +1,4 @@
+export * from './detection.ts';
+export * from './ground-truth.ts';
+export * from './manifest.ts';
+export * from './scene.ts';

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Idempotent bootstrap run before `npm start` and `npm test`.
+# Installs what is missing (npm dependencies, OS packages) or says exactly what to install.
+# Safe to run any number of times; does nothing when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# --- Node ---------------------------------------------------------------------------------
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js >= 20 is required (found $(node --version 2>/dev/null || echo none)). Install Node 20: https://nodejs.org or 'apt-get install nodejs' from NodeSource."
+  exit 1
+fi
+
+# --- OS packages (Debian/Ubuntu) ------------------------------------------------------------
+# Each entry: "<command that must exist>:<debian package>". Later issues add redis-server,
+# chromium, ffmpeg and postgresql here.
+OS_NEEDS=(${STOREVISION_OS_NEEDS:-})
+missing=()
+for need in "${OS_NEEDS[@]}"; do
+  cmd=${need%%:*}; pkg=${need##*:}
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/lib/postgresql/15/bin/$cmd" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing OS packages: ${missing[*]}"
+    # apt-get update is needed once on a fresh machine before install can find anything.
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    say "installing OS packages with sudo: ${missing[*]}"
+    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing OS packages; run: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    exit 1
+  fi
+fi
+
+# --- npm dependencies ---------------------------------------------------------------------
+# onnxruntime-node's install script downloads CUDA libraries from a host outside the npm
+# registry; the CPU build ships inside the package, so the download is skipped (also in .npmrc).
+export ONNXRUNTIME_NODE_INSTALL=skip
+export ONNXRUNTIME_NODE_INSTALL_CUDA=skip
+stamp=node_modules/.package-lock.json
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
