@@ -1,0 +1,14 @@
+export { Camera } from './camera.ts';
+export { type Conditions, chooseConditions, RESOLUTIONS } from './conditions.ts';
+export { Rng } from './rng.ts';
+export { sceneNames, scenes } from './scenes/index.ts';
+export {
+  DEFAULT_START_EPOCH_MS,
+  MAX_SIZE,
+  MIN_SIZE,
+  type RenderedFrame,
+  type SequenceOptions,
+  SequenceRenderer,
+  SimulationInputError,
+  validateSequenceOptions,
+} from './sequence.ts';
