@@ -1,5 +1,11 @@
 export { Camera } from './camera.ts';
 export { type Conditions, chooseConditions, RESOLUTIONS } from './conditions.ts';
+export {
+  type DatasetExportOptions,
+  type DatasetExportStats,
+  exportYoloDataset,
+  yoloLabelLines,
+} from './dataset-export.ts';
 export { Rng } from './rng.ts';
 export { sceneNames, scenes } from './scenes/index.ts';
 export {
@@ -12,3 +18,4 @@ export {
   SimulationInputError,
   validateSequenceOptions,
 } from './sequence.ts';
+export { streamSequence, writeSequence } from './sequence-writer.ts';

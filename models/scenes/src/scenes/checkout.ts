@@ -39,7 +39,8 @@ export const checkout: SceneDefinition = {
     const period = rng.uniform(60, 150);
     const phase = rng.uniform(0, Math.PI * 2);
     const base = rng.uniform(5, 9);
-    const serviceMean = rng.uniform(7, 14);
+    // Mean service below the mean arrival interval (the queue drains) but above the peak one (it builds).
+    const serviceMean = base * rng.uniform(0.6, 0.85);
     // Bursts: the arrival rate swings with the period, so the queue builds up and drains.
     const arrivals = new Arrivals(
       rng,
@@ -99,7 +100,17 @@ export const checkout: SceneDefinition = {
     cashier.hx = 0;
     cashier.hz = -1;
 
+    const passBy = () => {
+      const z = rng.uniform(7, 8.6);
+      const right = rng.chance(0.5);
+      world.spawn([right ? -7 : 7, z], [{ kind: 'walk', to: [right ? 7 : -7, z + rng.uniform(-0.5, 0.5)] }], {
+        cart: rng.chance(0.2),
+      });
+    };
+
     const join = () => {
+      // Customers who see a queue that long go elsewhere (balking), so the lane stays in view.
+      if (queue.length >= 9) return passBy();
       const agent = world.spawn(
         [-6.8, rng.uniform(5.5, 8)],
         [
@@ -118,14 +129,6 @@ export const checkout: SceneDefinition = {
       );
       queue.push(agent);
     };
-    const passBy = () => {
-      const z = rng.uniform(7, 8.6);
-      const right = rng.chance(0.5);
-      world.spawn([right ? -7 : 7, z], [{ kind: 'walk', to: [right ? 7 : -7, z + rng.uniform(-0.5, 0.5)] }], {
-        cart: rng.chance(0.2),
-      });
-    };
-
     return {
       prewarmSeconds: 90,
       zones: [
