@@ -26,18 +26,18 @@ async function makeParents(dir: string): Promise<void> {
 export async function withOutputDir<T>(target: string, work: (tmpDir: string) => Promise<T>): Promise<T> {
   const dir = resolve(target);
   const parent = dirname(dir);
-  try {
-    const entries = await readdir(dir);
-    if (entries.length > 0)
-      throw new CliError(
-        'CLI_ERR_OUTPUT_EXISTS',
-        `output folder ${target} exists and is not empty; choose another or remove it`,
-      );
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR')
-      throw new CliError('CLI_ERR_OUTPUT_EXISTS', `output path ${target} exists and is not a folder`);
-  }
+  const existing = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    // ENOTDIR: a parent is a file, so nothing can ever be written there.
+    if (err.code === 'ENOTDIR') throw new CliError('CLI_ERR_OUTPUT_UNWRITABLE', `cannot write to ${target}`);
+    return null;
+  });
+  if (existing && !existing.isDirectory())
+    throw new CliError('CLI_ERR_OUTPUT_EXISTS', `output path ${target} exists and is not a folder`);
+  if (existing && (await readdir(dir)).length > 0)
+    throw new CliError(
+      'CLI_ERR_OUTPUT_EXISTS',
+      `output folder ${target} exists and is not empty; choose another or remove it`,
+    );
   try {
     await makeParents(parent);
     await access(parent, constants.W_OK);
