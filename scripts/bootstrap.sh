@@ -15,9 +15,9 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # --- OS packages (Debian/Ubuntu) ------------------------------------------------------------
-# Each entry: "<command that must exist>:<debian package>". Later issues add redis-server,
-# chromium, ffmpeg and postgresql here.
-OS_NEEDS=(${STOREVISION_OS_NEEDS:-})
+# Each entry: "<command that must exist>:<debian package>". Later issues add chromium, ffmpeg
+# and postgresql here. redis-server: the edge's queue and frame store, and every edge test's own Redis.
+OS_NEEDS=(redis-server:redis-server ${STOREVISION_OS_NEEDS:-})
 missing=()
 for need in "${OS_NEEDS[@]}"; do
   cmd=${need%%:*}; pkg=${need##*:}

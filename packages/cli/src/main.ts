@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerDataset } from './commands/dataset.ts';
+import { registerEdge } from './commands/edge.ts';
 import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 import { CliError } from './errors.ts';
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerUp(program);
+  registerEdge(program);
   registerSimulate(program);
   registerDataset(program);
   registerBench(program);

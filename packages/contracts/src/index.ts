@@ -1,4 +1,5 @@
 export * from './detection.ts';
+export * from './edge.ts';
 export * from './ground-truth.ts';
 export * from './manifest.ts';
 export * from './scene.ts';

@@ -1,0 +1,111 @@
+import {
+  EDGE_ENV_VARS,
+  EdgeConfigError,
+  type EdgeConfigInput,
+  loadConfig,
+  startEdge,
+} from '@storevision/inference-edge';
+import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
+
+/**
+ * `storevision edge`: one inference-edge node (HTTP API, frame queue, inference threads). Runs
+ * until SIGINT/SIGTERM, then drains and stops, including the embedded Redis it started.
+ */
+export function registerEdge(program: Command): void {
+  program
+    .command('edge')
+    .description('run one inference-edge node: frames in, detections out (default port 8080)')
+    .option('--port <n>', 'HTTP port (0 picks a free one)', '8080')
+    .option('--host <addr>', 'interface to listen on', '0.0.0.0')
+    .option(
+      '--redis-url <url>',
+      'Redis to use (default: start an embedded redis-server with AOF under --data-dir)',
+    )
+    .option('--data-dir <dir>', 'data folder (the embedded Redis lives in <dir>/redis)', '.data')
+    .option(
+      '--models-dir <dir>',
+      "folder of model packages (<dir>/<name>/manifest.json); default: the repository's models/",
+    )
+    .option('--models <list>', 'comma-separated models run on every camera', 'person-detector')
+    .option('--node-id <id>', "this node's id (default: the host name)")
+    .option('--redis-prefix <p>', 'prefix of every Redis key this node writes', 'sv')
+    .option('--cores <n>', 'cores to budget threads for (default: all available)')
+    .option('--threads <n>', 'inference worker threads (default: from the core budget)')
+    .option(
+      '--intra-op-threads <n>',
+      'onnxruntime threads per inference thread (default: from the core budget)',
+    )
+    .option('--inference-timeout <ms>', 'watchdog: a frame taking longer restarts its thread', '15000')
+    .option('--frame-attempts <n>', 'tries per frame before it counts as failed', '2')
+    .option('--body-limit <bytes>', 'largest request body', String(20 * 1024 * 1024))
+    .option('--max-pixels <n>', 'images with more pixels are refused from their header', '40000000')
+    .option('--outbox-max-len <n>', 'approximate cap of the outbox stream', '10000')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .addHelpText(
+      'after',
+      `\nEvery option can also come from the environment: ${EDGE_ENV_VARS.join(', ')}.\n` +
+        'Options given here win over the environment.\n\nExample:\n' +
+        '  storevision edge --port 8080 --redis-url redis://127.0.0.1:6379 --node-id store-1-a\n' +
+        "  curl -H 'content-type: image/jpeg' --data-binary @frame.jpg localhost:8080/v1/models/person-detector/detect",
+    )
+    .action(async (o, cmd: Command) => {
+      // Only options the user typed override the environment; commander's defaults apply when neither is set.
+      const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+      const pick = <K extends keyof EdgeConfigInput>(
+        key: K,
+        option: string,
+        map: (v: string) => EdgeConfigInput[K],
+      ) =>
+        given(option) || (!process.env[envName(key)] && o[option] !== undefined)
+          ? { [key]: map(o[option]) }
+          : {};
+      let config: ReturnType<typeof loadConfig>;
+      try {
+        config = loadConfig(process.env, {
+          ...pick('port', 'port', Number),
+          ...pick('host', 'host', String),
+          ...pick('redisUrl', 'redisUrl', String),
+          ...pick('dataDir', 'dataDir', String),
+          ...pick('modelsDir', 'modelsDir', String),
+          ...pick('models', 'models', (v) =>
+            v
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+          ),
+          ...pick('nodeId', 'nodeId', String),
+          ...pick('redisPrefix', 'redisPrefix', String),
+          ...pick('cores', 'cores', Number),
+          ...pick('inferenceThreads', 'threads', Number),
+          ...pick('intraOpThreads', 'intraOpThreads', Number),
+          ...pick('inferenceTimeoutMs', 'inferenceTimeout', Number),
+          ...pick('frameAttempts', 'frameAttempts', Number),
+          ...pick('bodyLimitBytes', 'bodyLimit', Number),
+          ...pick('maxPixels', 'maxPixels', Number),
+          ...pick('outboxMaxLen', 'outboxMaxLen', Number),
+          ...pick('logLevel', 'logLevel', (v) => v as EdgeConfigInput['logLevel']),
+        });
+      } catch (err) {
+        if (err instanceof EdgeConfigError) throw new CliError('CLI_ERR_USAGE', err.message);
+        throw err;
+      }
+      const edge = await startEdge(config);
+      const redis = edge.redis ? `embedded Redis ${edge.redis.url}` : `Redis ${config.redisUrl}`;
+      console.error(
+        `storevision edge: listening on ${edge.url} (node ${config.nodeId}, ${redis}); models loading, see ${edge.url}/readyz`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          console.error(`storevision edge: ${signal}, stopping`);
+          edge.close().finally(resolve);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+}
+
+function envName(key: string): string {
+  return `EDGE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MODELS_DIR, EdgeConfigError, loadConfig } from './config.ts';
+import { planThreads } from './thread-budget.ts';
+
+describe('loadConfig', () => {
+  it('has defaults that run on a laptop', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 8080,
+      models: ['person-detector'],
+      modelsDir: DEFAULT_MODELS_DIR,
+      bodyLimitBytes: 20 * 1024 * 1024,
+      maxPixels: 40_000_000,
+      frameAttempts: 2,
+    });
+    expect(c.redisUrl).toBeUndefined();
+    expect(DEFAULT_MODELS_DIR).toMatch(/models$/);
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads EDGE_* variables, and explicit overrides win over them', () => {
+    const env = { EDGE_PORT: '9000', EDGE_MODELS: 'a-model, b-model', EDGE_REDIS_URL: 'redis://h:1' };
+    expect(loadConfig(env)).toMatchObject({
+      port: 9000,
+      models: ['a-model', 'b-model'],
+      redisUrl: 'redis://h:1',
+    });
+    expect(loadConfig(env, { port: 9100 }).port).toBe(9100);
+  });
+
+  it('refuses bad values with EDGE_ERR_CONFIG naming the option', () => {
+    expect(() => loadConfig({ EDGE_PORT: '70000' })).toThrow(EdgeConfigError);
+    expect(() => loadConfig({}, { models: ['Not A Name'] })).toThrow(/models\.0/);
+    expect(() => loadConfig({}, { redisUrl: 'http://x' })).toThrow(/redisUrl/);
+    expect(() => loadConfig({}, { nodeId: 'a b' })).toThrow(/nodeId/);
+  });
+});
+
+describe('planThreads', () => {
+  it('keeps inference threads × intra-op threads within the cores left to inference', () => {
+    for (const cores of [1, 2, 3, 4, 8, 16, 64]) {
+      const p = planThreads({ cores });
+      const budget = cores >= 4 ? cores - 1 : cores;
+      expect(p.inferenceThreads * p.intraOpThreads, `cores ${cores}`).toBeLessThanOrEqual(
+        Math.max(1, budget),
+      );
+      expect(p.inferenceThreads).toBeGreaterThanOrEqual(1);
+      expect(p.sharpConcurrency).toBe(1);
+    }
+    expect(planThreads({ cores: 8 })).toMatchObject({ inferenceThreads: 3, intraOpThreads: 2 });
+    expect(planThreads({ cores: 2 })).toMatchObject({ inferenceThreads: 1, intraOpThreads: 2 });
+  });
+
+  it('honours explicit thread counts', () => {
+    expect(planThreads({ cores: 8, inferenceThreads: 7 })).toMatchObject({
+      inferenceThreads: 7,
+      intraOpThreads: 1,
+    });
+    expect(planThreads({ cores: 8, inferenceThreads: 2, intraOpThreads: 3 })).toMatchObject({
+      inferenceThreads: 2,
+      intraOpThreads: 3,
+    });
+  });
+});

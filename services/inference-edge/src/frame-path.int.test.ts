@@ -1,0 +1,239 @@
+import type { FrameResult, LatestDetections } from '@storevision/contracts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { EdgeNode } from './node.ts';
+import { renderFrames, startTestEdge, waitFor } from './testing/edge-fixture.ts';
+import { corruptPng } from './testing/images.ts';
+import { startTestRedis, type TestRedis } from './testing/redis-server.ts';
+
+/**
+ * The frame path against a real Redis, real BullMQ, real inference threads and the bundled
+ * detector: ingest → newest-wins slot → job → claim → decode once → every model → result written
+ * once (latest + outbox) → counters and metrics.
+ */
+
+let redis: TestRedis;
+let frames: Awaited<ReturnType<typeof renderFrames>>;
+let node: EdgeNode | undefined;
+
+beforeAll(async () => {
+  [redis, frames] = await Promise.all([startTestRedis(), renderFrames(4)]);
+});
+afterEach(async () => {
+  await node?.close();
+  node = undefined;
+});
+afterAll(async () => {
+  await redis?.dispose();
+});
+
+async function post(n: EdgeNode, camera: string, jpeg: Buffer, captureTime?: number) {
+  return n.app.inject({
+    method: 'POST',
+    url: `/v1/cameras/${camera}/frames`,
+    headers: {
+      'content-type': 'image/jpeg',
+      ...(captureTime ? { 'x-capture-time': String(captureTime) } : {}),
+    },
+    payload: jpeg,
+  });
+}
+
+async function metric(n: EdgeNode, name: string, labels: string): Promise<number> {
+  const text = (await n.app.inject({ url: '/metrics' })).body;
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('frame path through Redis and BullMQ', () => {
+  it('turns a pushed frame into one result: latest, outbox, counters, metrics; its bytes are freed', async () => {
+    node = await startTestEdge(redis.url);
+    const n = node;
+    const res = await post(n, 'door-1', frames[0]!.jpeg, 1_767_600_000_000);
+    expect(res.statusCode).toBe(202);
+    const { frameId, cameraId } = res.json();
+    expect(cameraId).toBe('door-1');
+    expect(frameId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const latest = await waitFor<LatestDetections>(async () => {
+      const r = await n.app.inject({ url: '/v1/cameras/door-1/detections/latest' });
+      return r.statusCode === 200 ? r.json() : undefined;
+    });
+    expect(latest).toMatchObject({
+      frameId,
+      cameraId: 'door-1',
+      nodeId: 'test-node',
+      captureTime: 1_767_600_000_000,
+      width: 640,
+      height: 480,
+      dropped: 0,
+      failed: 0,
+    });
+    const run = latest.models['person-detector']!;
+    expect(run.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(run.inferMs).toBeGreaterThan(0);
+    expect(Array.isArray(run.detections)).toBe(true);
+    for (const d of run.detections) {
+      expect(d.box.x2).toBeGreaterThan(d.box.x1);
+      expect(d.box.x2).toBeLessThanOrEqual(640);
+      expect(d.box.y2).toBeLessThanOrEqual(480);
+    }
+
+    const outbox = await n.repository.readOutbox();
+    expect(outbox).toHaveLength(1);
+    expect(outbox[0]).toMatchObject({ type: 'detections', frameId, cameraId: 'door-1' });
+    expect((outbox[0]!.result as FrameResult).models['person-detector']!.detections).toEqual(run.detections);
+    expect(await n.repository.frameExists(frameId)).toBe(false);
+    expect((await n.app.inject({ url: '/v1/cameras/door-1/stats' })).json()).toEqual({
+      cameraId: 'door-1',
+      received: 1,
+      processed: 1,
+      dropped: 0,
+      failed: 0,
+    });
+    expect(await metric(n, 'edge_frames_received_total', 'camera="door-1"')).toBe(1);
+    expect(await metric(n, 'edge_frames_processed_total', 'camera="door-1"')).toBe(1);
+    expect(await metric(n, 'edge_inference_seconds_count', 'model="person-detector"')).toBe(1);
+  });
+
+  it('keeps the newest frame per camera under overload and counts every drop exactly', async () => {
+    node = await startTestEdge(redis.url);
+    const n = node;
+    // A node that cannot keep up: the consumer takes nothing while 10 + 3 frames arrive.
+    await n.processor.pause();
+    const sent: Record<string, string[]> = { 'cam-a': [], 'cam-b': [] };
+    for (let i = 0; i < 10; i++) {
+      const r = await post(n, 'cam-a', frames[i % frames.length]!.jpeg, 1000 + i);
+      expect(r.statusCode).toBe(202);
+      sent['cam-a']!.push(r.json().frameId);
+      if (i < 3) {
+        const rb = await post(n, 'cam-b', frames[(i + 1) % frames.length]!.jpeg, 1000 + i);
+        sent['cam-b']!.push(rb.json().frameId);
+      }
+    }
+    expect(await n.repository.stats('cam-a')).toMatchObject({ received: 10, dropped: 9, processed: 0 });
+    expect(await n.repository.stats('cam-b')).toMatchObject({ received: 3, dropped: 2, processed: 0 });
+    expect(await metric(n, 'edge_frames_dropped_total', 'camera="cam-a"')).toBe(9);
+    expect(await metric(n, 'edge_frames_dropped_total', 'camera="cam-b"')).toBe(2);
+    // Redis holds one frame per camera, whatever was offered.
+    for (const id of [...sent['cam-a']!.slice(0, 9), ...sent['cam-b']!.slice(0, 2)])
+      expect(await n.repository.frameExists(id)).toBe(false);
+    expect(await n.repository.frameExists(sent['cam-a']![9]!)).toBe(true);
+
+    n.processor.resume();
+    const latestA = await waitFor(async () => {
+      const s = await n.repository.stats('cam-a');
+      const sb = await n.repository.stats('cam-b');
+      return s.processed === 1 && sb.processed === 1 ? n.repository.latest('cam-a') : undefined;
+    });
+    expect(latestA!.frameId).toBe(sent['cam-a']![9]);
+    expect((await n.repository.latest('cam-b'))!.frameId).toBe(sent['cam-b']![2]);
+    // Let any superseded job that was not removed in time run through its claim.
+    await waitFor(async () =>
+      (await n.queue.depth()).waiting === 0 && (await n.queue.depth()).active === 0 ? true : undefined,
+    );
+    const outbox = await n.repository.readOutbox();
+    expect(outbox.map((e) => e.frameId).sort()).toEqual([sent['cam-a']![9], sent['cam-b']![2]].sort());
+    expect(await n.repository.stats('cam-a')).toEqual({
+      cameraId: 'cam-a',
+      received: 10,
+      processed: 1,
+      dropped: 9,
+      failed: 0,
+    });
+    const api = (await n.app.inject({ url: '/v1/cameras/cam-a/detections/latest' })).json();
+    expect(api).toMatchObject({ frameId: sent['cam-a']![9], dropped: 9, failed: 0 });
+  });
+
+  it('gives every accepted frame exactly one ending when frames race the workers', async () => {
+    node = await startTestEdge(redis.url);
+    const n = node;
+    const ids = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const r = await post(n, `race-${i % 3}`, frames[i % frames.length]!.jpeg, 5000 + i);
+        expect(r.statusCode).toBe(202);
+        return r.json().frameId as string;
+      }),
+    );
+    const settled = async () => {
+      let total = { received: 0, processed: 0, dropped: 0, failed: 0 };
+      for (const c of ['race-0', 'race-1', 'race-2']) {
+        const s = await n.repository.stats(c);
+        total = {
+          received: total.received + s.received,
+          processed: total.processed + s.processed,
+          dropped: total.dropped + s.dropped,
+          failed: total.failed + s.failed,
+        };
+      }
+      const d = await n.queue.depth();
+      return total.processed + total.dropped + total.failed === total.received && d.waiting + d.active === 0
+        ? total
+        : undefined;
+    };
+    const total = await waitFor(settled, 30_000);
+    expect(total.received).toBe(24);
+    expect(total.failed).toBe(0);
+    expect(total.processed).toBeGreaterThanOrEqual(3);
+    const outbox = await n.repository.readOutbox();
+    const resultIds = outbox.filter((e) => e.type === 'detections').map((e) => e.frameId);
+    expect(new Set(resultIds).size).toBe(resultIds.length);
+    expect(resultIds).toHaveLength(total.processed);
+    for (const id of resultIds) expect(ids).toContain(id);
+    // Nothing left behind in Redis for frames that ended.
+    for (const id of ids) expect(await n.repository.frameExists(id)).toBe(false);
+  });
+
+  it('counts a frame only the decoder finds broken as failed at once, without retrying it', async () => {
+    node = await startTestEdge(redis.url);
+    const n = node;
+    const r = await n.app.inject({
+      method: 'POST',
+      url: '/v1/cameras/broken-cam/frames',
+      headers: { 'content-type': 'image/png' },
+      payload: await corruptPng(),
+    });
+    expect(r.statusCode).toBe(202);
+    const { frameId } = r.json();
+    const stats = await waitFor(async () => {
+      const s = await n.repository.stats('broken-cam');
+      return s.failed > 0 ? s : undefined;
+    });
+    expect(stats).toMatchObject({ received: 1, processed: 0, failed: 1, dropped: 0 });
+    expect(await n.repository.readOutbox()).toEqual([
+      expect.objectContaining({ type: 'frame_failed', frameId, code: 'EDGE_ERR_BAD_IMAGE' }),
+    ]);
+    const job = await n.queue.queue.getJob(frameId);
+    expect(job?.attemptsMade).toBe(1);
+    expect(n.pool.stats.restarts).toBe(0);
+    expect(await metric(n, 'edge_frames_failed_total', 'reason="EDGE_ERR_BAD_IMAGE"')).toBe(1);
+    expect(await n.repository.frameExists(frameId)).toBe(false);
+  });
+
+  it('is not ready, and says so, until its models are loaded and warmed up; frames are accepted meanwhile', async () => {
+    node = await startTestEdge(redis.url, {}, { waitReady: false });
+    const n = node;
+    const early = await n.app.inject({ url: '/readyz' });
+    expect([early.statusCode, early.json()]).toEqual([
+      503,
+      { status: 'not ready', ready: false, models: false, redis: true },
+    ]);
+    expect((await n.app.inject({ url: '/v2/models/person-detector/ready' })).statusCode).toBe(503);
+    const detect = await n.app.inject({
+      method: 'POST',
+      url: '/v1/models/person-detector/detect',
+      headers: { 'content-type': 'image/jpeg' },
+      payload: frames[0]!.jpeg,
+    });
+    expect([detect.statusCode, detect.json().code, detect.headers['retry-after']]).toEqual([
+      503,
+      'EDGE_ERR_NOT_READY',
+      '1',
+    ]);
+    const { frameId } = (await post(n, 'early-cam', frames[0]!.jpeg)).json();
+    await n.ready;
+    expect((await n.app.inject({ url: '/readyz' })).statusCode).toBe(200);
+    await waitFor(async () =>
+      (await n.repository.latest('early-cam'))?.frameId === frameId ? true : undefined,
+    );
+  });
+});

@@ -1,0 +1,15 @@
+export { build, type EdgeAppDeps } from './app.ts';
+export {
+  DEFAULT_MODELS_DIR,
+  EDGE_ENV_VARS,
+  type EdgeConfig,
+  EdgeConfigError,
+  type EdgeConfigInput,
+  edgeConfigSchema,
+  loadConfig,
+} from './config.ts';
+export { EdgeError, type EdgeErrorCode, edgeErrors, isEdgeError } from './errors.ts';
+export { createEdgeNode, type EdgeNode, type EdgeNodeOptions } from './node.ts';
+export { LocalRedis, type LocalRedisOptions } from './redis/local-redis.ts';
+export { type RunningEdge, startEdge } from './server.ts';
+export { planThreads, type ThreadBudget } from './thread-budget.ts';

@@ -1,0 +1,79 @@
+import type { Detection, ModelManifest } from '@storevision/contracts';
+import type { ThresholdOverrides } from '@storevision/detector';
+
+/**
+ * Messages between the pool (main thread) and an inference thread. Structured-clone only:
+ * typed arrays and plain objects.
+ */
+
+export interface ThreadInit {
+  /** Absolute model package folders, by model name. */
+  models: Record<string, string>;
+  intraOpThreads: number;
+  sharpConcurrency: number;
+  maxPixels: number;
+  logLevel: string;
+  threadIndex: number;
+}
+
+/**
+ * Fault injection for the watchdog and retry tests only (never set from config or the CLI): the
+ * thread crashes with an uncaught error, or spins forever, instead of running the task.
+ */
+export type InjectedFault = 'crash' | 'hang';
+
+export type TaskRequest =
+  | {
+      kind: 'detect';
+      /** Encoded JPEG/PNG, decoded once for all models. */
+      image: Uint8Array;
+      models: string[];
+      overrides?: ThresholdOverrides;
+      fault?: InjectedFault;
+    }
+  | { kind: 'infer'; model: string; tensor: Float32Array };
+
+export interface ModelRun {
+  version: string;
+  detections: Detection[];
+  inferMs: number;
+}
+
+export interface DetectTaskResult {
+  kind: 'detect';
+  width: number;
+  height: number;
+  decodeMs: number;
+  models: Record<string, ModelRun>;
+}
+
+export interface InferTaskResult {
+  kind: 'infer';
+  outputName: string;
+  dims: number[];
+  data: Float32Array;
+  inferMs: number;
+}
+
+export type TaskResult = DetectTaskResult | InferTaskResult;
+
+export interface LoadedModel {
+  name: string;
+  version: string;
+  manifest: ModelManifest;
+  executionProviders: string[];
+}
+
+export type ToThread = { type: 'task'; id: number; task: TaskRequest };
+
+export type FromThread =
+  | { type: 'ready'; models: LoadedModel[]; loadMs: number }
+  | { type: 'load-failed'; error: SerializedError }
+  | { type: 'done'; id: number; result: TaskResult }
+  | { type: 'failed'; id: number; error: SerializedError };
+
+/** An error crossing the thread boundary: the code (DETECTOR_ERR_* or EDGE_ERR_*) survives. */
+export interface SerializedError {
+  code?: string;
+  message: string;
+}

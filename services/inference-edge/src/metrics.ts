@@ -1,0 +1,98 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The node's Prometheus metrics, in a registry of its own (never prom-client's global one), so
+ * several edge nodes can live in one process (tests, `storevision up`).
+ */
+export class EdgeMetrics {
+  readonly registry: Registry;
+  readonly framesReceived: Counter<'camera'>;
+  readonly framesProcessed: Counter<'camera'>;
+  readonly framesDropped: Counter<'camera'>;
+  readonly framesFailed: Counter<'camera' | 'reason'>;
+  readonly inferenceSeconds: Histogram<'model'>;
+  readonly decodeSeconds: Histogram;
+  readonly frameLatencySeconds: Histogram;
+  readonly threadRestarts: Counter<'reason'>;
+  readonly httpRequestSeconds: Histogram<'method' | 'route' | 'status_code'>;
+  readonly queueDepth: Gauge<'state'>;
+
+  constructor(opts: { nodeId: string; queueDepth?: () => Promise<Record<string, number>> }) {
+    const registry = new Registry();
+    registry.setDefaultLabels({ node: opts.nodeId });
+    collectDefaultMetrics({ register: registry, prefix: 'edge_' });
+    this.registry = registry;
+    const registers = [registry];
+    this.framesReceived = new Counter({
+      name: 'edge_frames_received_total',
+      help: 'Frames accepted for a camera (202).',
+      labelNames: ['camera'],
+      registers,
+    });
+    this.framesProcessed = new Counter({
+      name: 'edge_frames_processed_total',
+      help: 'Frames whose detections were written (latest result and outbox).',
+      labelNames: ['camera'],
+      registers,
+    });
+    this.framesDropped = new Counter({
+      name: 'edge_frames_dropped_total',
+      help: 'Frames superseded by a newer frame of the same camera before a worker took them.',
+      labelNames: ['camera'],
+      registers,
+    });
+    this.framesFailed = new Counter({
+      name: 'edge_frames_failed_total',
+      help: 'Frames given up on, by reason (error code, or expired).',
+      labelNames: ['camera', 'reason'],
+      registers,
+    });
+    this.inferenceSeconds = new Histogram({
+      name: 'edge_inference_seconds',
+      help: 'onnxruntime run time per model and frame, including letterbox from the decoded frame.',
+      labelNames: ['model'],
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    });
+    this.decodeSeconds = new Histogram({
+      name: 'edge_frame_decode_seconds',
+      help: 'JPEG/PNG decode time per frame (once for all models).',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+      registers,
+    });
+    this.frameLatencySeconds = new Histogram({
+      name: 'edge_frame_latency_seconds',
+      help: 'From a frame being accepted to its result being written.',
+      buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.threadRestarts = new Counter({
+      name: 'edge_inference_thread_restarts_total',
+      help: 'Inference threads replaced by the watchdog (timeout) or after dying (crash).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.httpRequestSeconds = new Histogram({
+      name: 'edge_http_request_duration_seconds',
+      help: 'HTTP request duration by route.',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    const depth = opts.queueDepth;
+    this.queueDepth = new Gauge({
+      name: 'edge_queue_depth',
+      help: 'Frame jobs in the BullMQ queue by state (read from Redis at scrape time).',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        if (!depth) return;
+        try {
+          for (const [state, n] of Object.entries(await depth())) this.set({ state }, n);
+        } catch {
+          // Redis unreachable: keep the last values rather than failing the whole scrape.
+        }
+      },
+    });
+  }
+}

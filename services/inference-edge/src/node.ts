@@ -1,0 +1,200 @@
+import path from 'node:path';
+import type { FrameJob } from '@storevision/contracts';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { build } from './app.ts';
+import type { EdgeConfig } from './config.ts';
+import { EdgeError } from './errors.ts';
+import type { InjectedFault } from './inference/messages.ts';
+import { InferencePool } from './inference/pool.ts';
+import { EdgeMetrics } from './metrics.ts';
+import { FrameQueue } from './queue/frame-queue.ts';
+import {
+  defineFrameScripts,
+  FrameRepository,
+  type FrameRepositoryOptions,
+} from './repositories/frame.repository.ts';
+import { FrameService } from './services/frame.service.ts';
+import { FrameProcessor } from './services/frame-processor.ts';
+import { HealthService } from './services/health.service.ts';
+import { InferenceService } from './services/inference.service.ts';
+import { ResultService } from './services/result.service.ts';
+import { planThreads, type ThreadBudget } from './thread-budget.ts';
+
+export interface EdgeNodeOptions {
+  logger?: Logger;
+  /** Tests only: inject crashes or hangs into inference threads (see `InjectedFault`). */
+  injectFault?: (job: FrameJob, attempt: number) => InjectedFault | undefined;
+  /** How long to wait for Redis at start. @defaultValue 30 s */
+  redisConnectTimeoutMs?: number;
+}
+
+/** One edge node: the HTTP app plus the frame path behind it. */
+export interface EdgeNode {
+  app: FastifyInstance;
+  config: EdgeConfig;
+  logger: Logger;
+  metrics: EdgeMetrics;
+  pool: InferencePool;
+  /** Reads frames, counters and the outbox (on the request connection). */
+  repository: FrameRepository;
+  queue: FrameQueue;
+  threads: ThreadBudget;
+  /** The frame queue's consumer (pause/resume it to simulate a node that cannot keep up). */
+  processor: FrameProcessor;
+  /** Resolves once every model is loaded and warmed up and the frame worker runs. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires real dependencies (Redis connections, BullMQ queue and worker, inference threads, metrics)
+ * into `build()`. Returns as soon as Redis answers and the app is built: models load in the
+ * background (`/readyz` says when), so the HTTP side is up and honest while they warm up.
+ */
+export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions = {}): Promise<EdgeNode> {
+  const logger = opts.logger ?? pino({ level: config.logLevel }).child({ node: config.nodeId });
+  if (!config.redisUrl)
+    throw new EdgeError(
+      'EDGE_ERR_INTERNAL',
+      'createEdgeNode needs a redisUrl (server.ts starts an embedded Redis)',
+    );
+  const threads = planThreads({
+    cores: config.cores,
+    inferenceThreads: config.inferenceThreads,
+    intraOpThreads: config.intraOpThreads,
+  });
+  const retry = (times: number) => Math.min(100 * times, 1000);
+  // Requests fail fast (503) while Redis is away instead of queueing in memory.
+  const requestRedis = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2000,
+    retryStrategy: retry,
+    connectionName: `${config.nodeId}:requests`,
+  });
+  // The worker side waits for Redis to come back (BullMQ requires maxRetriesPerRequest: null).
+  const workerRedis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: null,
+    retryStrategy: retry,
+    connectionName: `${config.nodeId}:worker`,
+  });
+  for (const r of [requestRedis, workerRedis]) {
+    r.on('error', (err) => logger.debug({ err, module: 'redis' }, 'redis connection error'));
+    defineFrameScripts(r);
+  }
+  try {
+    await waitReady(requestRedis, opts.redisConnectTimeoutMs ?? 30_000);
+  } catch (err) {
+    requestRedis.disconnect();
+    workerRedis.disconnect();
+    throw err;
+  }
+
+  const inFlightTtlMs = config.frameTtlMs + config.frameAttempts * config.inferenceTimeoutMs * 2 + 60_000;
+  const repoOptions: FrameRepositoryOptions = {
+    prefix: config.redisPrefix,
+    frameTtlMs: config.frameTtlMs,
+    inFlightTtlMs,
+    fateTtlMs: inFlightTtlMs + 60_000,
+    outboxMaxLen: config.outboxMaxLen,
+  };
+  const repository = new FrameRepository(requestRedis, repoOptions);
+  const workerRepository = new FrameRepository(workerRedis, repoOptions);
+  const bullPrefix = `${config.redisPrefix}:bull`;
+  const queue = new FrameQueue({
+    connection: requestRedis,
+    prefix: bullPrefix,
+    attempts: config.frameAttempts,
+  });
+  const metrics = new EdgeMetrics({ nodeId: config.nodeId, queueDepth: () => queue.depth() });
+  const pool = new InferencePool({
+    models: Object.fromEntries(config.models.map((m) => [m, path.resolve(config.modelsDir, m)])),
+    threads: threads.inferenceThreads,
+    intraOpThreads: threads.intraOpThreads,
+    sharpConcurrency: threads.sharpConcurrency,
+    maxPixels: config.maxPixels,
+    timeoutMs: config.inferenceTimeoutMs,
+    maxQueued: config.maxQueuedRequestsPerThread * threads.inferenceThreads,
+    logger,
+    logLevel: config.logLevel,
+    onThreadRestart: (reason) => metrics.threadRestarts.inc({ reason }),
+  });
+  const processor = new FrameProcessor({
+    connection: workerRedis,
+    prefix: bullPrefix,
+    repository: workerRepository,
+    pool,
+    metrics,
+    logger,
+    nodeId: config.nodeId,
+    concurrency: threads.inferenceThreads,
+    attempts: config.frameAttempts,
+    ...(opts.injectFault ? { injectFault: opts.injectFault } : {}),
+  });
+  const common = { retryAfterSeconds: config.retryAfterSeconds };
+  const app = await build(
+    {
+      logger,
+      metrics,
+      frames: new FrameService({
+        repository,
+        queue,
+        metrics,
+        models: config.models,
+        maxPixels: config.maxPixels,
+        ...common,
+      }),
+      results: new ResultService({ repository, ...common }),
+      inference: new InferenceService({
+        pool,
+        metrics,
+        models: config.models,
+        maxPixels: config.maxPixels,
+        ...common,
+      }),
+      health: new HealthService({ redis: requestRedis, pool }),
+    },
+    config,
+  );
+
+  logger.info({ threads, models: config.models }, 'loading models');
+  const ready = pool.start().then(() => {
+    processor.start();
+    logger.info(
+      { models: pool.models.map((m) => ({ name: m.name, version: m.version, eps: m.executionProviders })) },
+      'edge node ready',
+    );
+  });
+  ready.catch((err) => logger.error({ err }, 'models failed to load'));
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      await app.close();
+      await processor.close().catch(() => {});
+      await pool.close();
+      await queue.close().catch(() => {});
+      requestRedis.disconnect();
+      workerRedis.disconnect();
+    })();
+    return closed;
+  };
+  return { app, config, logger, metrics, pool, repository, queue, threads, processor, ready, close };
+}
+
+function waitReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new EdgeError('EDGE_ERR_REDIS_UNAVAILABLE', `no answer from Redis within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+  });
+}

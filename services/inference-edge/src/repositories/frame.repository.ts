@@ -1,0 +1,278 @@
+import type { CameraStats, FrameResult } from '@storevision/contracts';
+import type { Redis } from 'ioredis';
+
+/**
+ * Frames, per-camera slots and counters, results and the outbox in Redis. Every multi-key change
+ * is one Lua script, so a frame's fate is decided atomically and exactly once.
+ *
+ * Keys (all under `<prefix>:`):
+ * - `frame:<frameId>`         the frame's encoded bytes, once, with a TTL
+ * - `cam:<cameraId>:pending`  the id of the camera's newest frame not yet taken by a worker
+ * - `cam:<cameraId>:stats`    hash: received, processed, dropped, failed
+ * - `cam:<cameraId>:latest`   hash: captureTime, result (JSON) of the newest processed frame
+ * - `fate:<frameId>`          how a frame ended (processed | dropped | failed | expired), with a TTL
+ *                              longer than any retry; it makes every ending happen once
+ * - `outbox`                  stream of results and failures, trimmed with `MAXLEN ~`
+ *
+ * Memory stays bounded whatever the offered load: per camera at most one pending frame (a newer
+ * one deletes it), plus the frames in flight (at most one per inference thread, plus those waiting
+ * for a retry), all with TTLs; the outbox is capped; fate markers expire. The number of cameras is
+ * the one unbounded dimension (one slot, stats and latest hash each).
+ */
+
+/**
+ * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats. ARGV: 1 bytes, 2 frame TTL ms,
+ * 3 frameId, 4 frame key prefix (`<prefix>:frame:`), 5 fate key prefix (`<prefix>:fate:`),
+ * 6 fate TTL ms. Stores the bytes, makes this frame the camera's pending one; an older pending
+ * frame is dropped (bytes deleted, fate `dropped`, counted). Returns the dropped frame id or false.
+ * The previous frame's keys are built from ARGV because their id is only known inside the script
+ * (fine on one Redis; a cluster would need hash tags per camera).
+ */
+const INGEST = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local prev = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+redis.call('HINCRBY', KEYS[3], 'received', 1)
+if prev and prev ~= ARGV[3] then
+  redis.call('DEL', ARGV[4] .. prev)
+  redis.call('SET', ARGV[5] .. prev, 'dropped', 'PX', ARGV[6])
+  redis.call('HINCRBY', KEYS[3], 'dropped', 1)
+  return prev
+end
+return false
+`;
+
+/**
+ * A worker takes a frame. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 fate key.
+ * ARGV: 1 frameId, 2 keep-alive of the bytes while in flight (ms), 3 fate TTL ms.
+ * Returns {'settled', fate} when the frame already ended (dropped, or processed by an earlier
+ * attempt); {'expired'} when its bytes timed out before any worker took it (counted as failed);
+ * else {'claimed', bytes}. The bytes stay until the result is written, so a retry after a crash
+ * or a watchdog kill finds them again.
+ */
+const CLAIM = `
+local fate = redis.call('GET', KEYS[4])
+if fate then return {'settled', fate} end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+local bytes = redis.call('GET', KEYS[1])
+if not bytes then
+  redis.call('SET', KEYS[4], 'expired', 'PX', ARGV[3])
+  redis.call('HINCRBY', KEYS[3], 'failed', 1)
+  return {'expired'}
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {'claimed', bytes}
+`;
+
+/**
+ * A frame's result. KEYS: 1 frame key, 2 camera stats, 3 fate key, 4 camera latest, 5 outbox.
+ * ARGV: 1 captureTime, 2 result JSON, 3 fate TTL ms, 4 outbox max length, 5 frameId, 6 cameraId.
+ * Idempotent on the frame: a second call (a retry that raced the first) writes nothing and
+ * returns 0. `latest` only moves forward in capture time.
+ */
+const COMPLETE = `
+if not redis.call('SET', KEYS[3], 'processed', 'NX', 'PX', ARGV[3]) then return 0 end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'detections', 'frameId', ARGV[5], 'cameraId', ARGV[6], 'result', ARGV[2])
+local t = redis.call('HGET', KEYS[4], 'captureTime')
+if (not t) or tonumber(t) <= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[4], 'captureTime', ARGV[1], 'result', ARGV[2])
+end
+redis.call('HINCRBY', KEYS[2], 'processed', 1)
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/**
+ * A frame given up on. KEYS: 1 frame key, 2 camera stats, 3 fate key, 4 outbox.
+ * ARGV: 1 fate TTL ms, 2 error code, 3 outbox max length, 4 frameId, 5 cameraId.
+ * Idempotent like COMPLETE; returns 1 when this call counted the failure.
+ */
+const FAIL = `
+if not redis.call('SET', KEYS[3], 'failed', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('HINCRBY', KEYS[2], 'failed', 1)
+redis.call('DEL', KEYS[1])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*', 'type', 'frame_failed', 'frameId', ARGV[4], 'cameraId', ARGV[5], 'code', ARGV[2])
+return 1
+`;
+
+interface ScriptedRedis extends Redis {
+  svIngest(
+    k1: string,
+    k2: string,
+    k3: string,
+    ...argv: Array<string | Buffer | number>
+  ): Promise<string | null>;
+  svClaimBuffer(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    ...argv: Array<string | number>
+  ): Promise<Buffer[]>;
+  svComplete(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    k5: string,
+    ...argv: Array<string | number>
+  ): Promise<number>;
+  svFail(k1: string, k2: string, k3: string, k4: string, ...argv: Array<string | number>): Promise<number>;
+}
+
+export type ClaimResult =
+  | { kind: 'claimed'; bytes: Buffer }
+  | { kind: 'settled'; fate: string }
+  | { kind: 'expired' };
+
+export interface FrameRepositoryOptions {
+  prefix: string;
+  frameTtlMs: number;
+  /** How long a taken frame's bytes may wait for a retry. */
+  inFlightTtlMs: number;
+  fateTtlMs: number;
+  outboxMaxLen: number;
+}
+
+export interface OutboxEntry {
+  id: string;
+  type: 'detections' | 'frame_failed';
+  frameId: string;
+  cameraId: string;
+  result?: FrameResult;
+  code?: string;
+}
+
+export function defineFrameScripts(redis: Redis): void {
+  redis.defineCommand('svIngest', { numberOfKeys: 3, lua: INGEST });
+  redis.defineCommand('svClaim', { numberOfKeys: 4, lua: CLAIM });
+  redis.defineCommand('svComplete', { numberOfKeys: 5, lua: COMPLETE });
+  redis.defineCommand('svFail', { numberOfKeys: 4, lua: FAIL });
+}
+
+export class FrameRepository {
+  readonly #redis: ScriptedRedis;
+  readonly #o: FrameRepositoryOptions;
+
+  /** `redis` must have had `defineFrameScripts` applied. */
+  constructor(redis: Redis, options: FrameRepositoryOptions) {
+    this.#redis = redis as ScriptedRedis;
+    this.#o = options;
+  }
+
+  #k(...parts: string[]): string {
+    return [this.#o.prefix, ...parts].join(':');
+  }
+
+  get outboxKey(): string {
+    return this.#k('outbox');
+  }
+
+  /** Stores a frame and makes it the camera's pending one; returns the id of a frame it dropped. */
+  async ingest(frameId: string, cameraId: string, bytes: Buffer): Promise<string | null> {
+    return this.#redis.svIngest(
+      this.#k('frame', frameId),
+      this.#k('cam', cameraId, 'pending'),
+      this.#k('cam', cameraId, 'stats'),
+      bytes,
+      this.#o.frameTtlMs,
+      frameId,
+      this.#k('frame', ''),
+      this.#k('fate', ''),
+      this.#o.fateTtlMs,
+    );
+  }
+
+  async claim(frameId: string, cameraId: string): Promise<ClaimResult> {
+    const r = await this.#redis.svClaimBuffer(
+      this.#k('frame', frameId),
+      this.#k('cam', cameraId, 'pending'),
+      this.#k('cam', cameraId, 'stats'),
+      this.#k('fate', frameId),
+      frameId,
+      this.#o.inFlightTtlMs,
+      this.#o.fateTtlMs,
+    );
+    const kind = r[0]?.toString();
+    if (kind === 'claimed') return { kind, bytes: r[1]! };
+    if (kind === 'settled') return { kind, fate: r[1]?.toString() ?? '' };
+    return { kind: 'expired' };
+  }
+
+  /** Writes a result once; false when this frame already had its ending. */
+  async complete(result: FrameResult): Promise<boolean> {
+    const n = await this.#redis.svComplete(
+      this.#k('frame', result.frameId),
+      this.#k('cam', result.cameraId, 'stats'),
+      this.#k('fate', result.frameId),
+      this.#k('cam', result.cameraId, 'latest'),
+      this.outboxKey,
+      result.captureTime,
+      JSON.stringify(result),
+      this.#o.fateTtlMs,
+      this.#o.outboxMaxLen,
+      result.frameId,
+      result.cameraId,
+    );
+    return n === 1;
+  }
+
+  /** Counts a frame as failed once; false when it already had its ending. */
+  async fail(frameId: string, cameraId: string, code: string): Promise<boolean> {
+    const n = await this.#redis.svFail(
+      this.#k('frame', frameId),
+      this.#k('cam', cameraId, 'stats'),
+      this.#k('fate', frameId),
+      this.outboxKey,
+      this.#o.fateTtlMs,
+      code,
+      this.#o.outboxMaxLen,
+      frameId,
+      cameraId,
+    );
+    return n === 1;
+  }
+
+  async latest(cameraId: string): Promise<FrameResult | undefined> {
+    const json = await this.#redis.hget(this.#k('cam', cameraId, 'latest'), 'result');
+    return json ? (JSON.parse(json) as FrameResult) : undefined;
+  }
+
+  async stats(cameraId: string): Promise<CameraStats> {
+    const h = await this.#redis.hgetall(this.#k('cam', cameraId, 'stats'));
+    const n = (k: string) => Number(h[k] ?? 0);
+    return {
+      cameraId,
+      received: n('received'),
+      processed: n('processed'),
+      dropped: n('dropped'),
+      failed: n('failed'),
+    };
+  }
+
+  /** Oldest-first page of the outbox (for tests and the hub uploader to come). */
+  async readOutbox(count = 1000, after = '-'): Promise<OutboxEntry[]> {
+    const rows = await this.#redis.xrange(this.outboxKey, after, '+', 'COUNT', count);
+    return rows.map(([id, fields]) => {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+      return {
+        id,
+        type: f.type as OutboxEntry['type'],
+        frameId: f.frameId ?? '',
+        cameraId: f.cameraId ?? '',
+        ...(f.result ? { result: JSON.parse(f.result) as FrameResult } : {}),
+        ...(f.code ? { code: f.code } : {}),
+      };
+    });
+  }
+
+  async outboxLength(): Promise<number> {
+    return this.#redis.xlen(this.outboxKey);
+  }
+
+  /** Bytes of a stored frame (tests check that dropped and finished frames leave nothing). */
+  async frameExists(frameId: string): Promise<boolean> {
+    return (await this.#redis.exists(this.#k('frame', frameId))) === 1;
+  }
+}

@@ -1,0 +1,126 @@
+import { type FrameJob, type FrameResult, frameJobSchema } from '@storevision/contracts';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { isEdgeError } from '../errors.ts';
+import type { InjectedFault } from '../inference/messages.ts';
+import type { InferencePool } from '../inference/pool.ts';
+import type { EdgeMetrics } from '../metrics.ts';
+import { FRAME_QUEUE_NAME } from '../queue/frame-queue.ts';
+import type { FrameRepository } from '../repositories/frame.repository.ts';
+
+export interface FrameProcessorOptions {
+  /** A connection of the worker's own (BullMQ blocks on it); `maxRetriesPerRequest: null`. */
+  connection: Redis;
+  prefix: string;
+  repository: FrameRepository;
+  pool: InferencePool;
+  metrics: EdgeMetrics;
+  logger: Logger;
+  nodeId: string;
+  concurrency: number;
+  attempts: number;
+  /** Tests only: make the inference thread crash or hang on some frames (see `InjectedFault`). */
+  injectFault?: (job: FrameJob, attempt: number) => InjectedFault | undefined;
+}
+
+export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
+
+/**
+ * The consumer side of the frame queue, on the main thread: BullMQ hands it jobs (up to one per
+ * inference thread at a time); it claims the frame in Redis, has an inference thread decode it once
+ * and run every model, and writes the result exactly once.
+ *
+ * A frame's ending is always recorded: processed (result + outbox), dropped (by ingest), failed
+ * (undecodable at once; crash/timeout after the last attempt; expired before any worker took it).
+ */
+export class FrameProcessor {
+  readonly #o: FrameProcessorOptions;
+  readonly #log: Logger;
+  #worker: Worker<FrameJob, FrameOutcome> | undefined;
+
+  constructor(opts: FrameProcessorOptions) {
+    this.#o = opts;
+    this.#log = opts.logger.child({ module: 'frame-processor' });
+  }
+
+  start(): void {
+    if (this.#worker) return;
+    this.#worker = new Worker<FrameJob, FrameOutcome>(FRAME_QUEUE_NAME, (job) => this.process(job), {
+      connection: this.#o.connection,
+      prefix: this.#o.prefix,
+      concurrency: this.#o.concurrency,
+    });
+    // Without a listener an 'error' (Redis gone) would be thrown; BullMQ reconnects by itself.
+    this.#worker.on('error', (err) => this.#log.warn({ err }, 'frame worker error'));
+  }
+
+  async process(job: Job<FrameJob>): Promise<FrameOutcome> {
+    // The payload is checked where it enters this process, like an HTTP body.
+    const parsed = frameJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError(`bad frame job ${job.id}: ${parsed.error.message}`);
+    const frame = parsed.data;
+    const { repository, metrics } = this.#o;
+    const camera = frame.cameraId;
+    const claim = await repository.claim(frame.frameId, camera);
+    if (claim.kind === 'settled') return claim.fate === 'processed' ? 'duplicate' : 'skipped';
+    if (claim.kind === 'expired') {
+      metrics.framesFailed.inc({ camera, reason: 'expired' });
+      this.#log.warn({ frameId: frame.frameId, camera }, 'frame expired before a worker took it');
+      return 'expired';
+    }
+    const attempt = job.attemptsMade + 1;
+    const fault = this.#o.injectFault?.(frame, attempt);
+    let result: FrameResult;
+    try {
+      const r = await this.#o.pool.run(
+        { kind: 'detect', image: claim.bytes, models: frame.models, ...(fault ? { fault } : {}) },
+        { bypassQueueLimit: true },
+      );
+      if (r.kind !== 'detect') throw new Error('unexpected task result');
+      result = {
+        frameId: frame.frameId,
+        cameraId: camera,
+        nodeId: this.#o.nodeId,
+        captureTime: frame.captureTime,
+        processedAt: Date.now(),
+        width: r.width,
+        height: r.height,
+        decodeMs: r.decodeMs,
+        models: r.models,
+      };
+      metrics.decodeSeconds.observe(r.decodeMs / 1000);
+      for (const [model, run] of Object.entries(r.models))
+        metrics.inferenceSeconds.observe({ model }, run.inferMs / 1000);
+    } catch (err) {
+      const unrecoverable =
+        isEdgeError(err, 'EDGE_ERR_BAD_IMAGE') || isEdgeError(err, 'EDGE_ERR_IMAGE_TOO_LARGE');
+      const last = unrecoverable || attempt >= (job.opts.attempts ?? this.#o.attempts);
+      const code = isEdgeError(err) ? err.code : 'EDGE_ERR_INTERNAL';
+      this.#log.warn({ err, frameId: frame.frameId, camera, attempt, last }, 'frame inference failed');
+      if (last && (await repository.fail(frame.frameId, camera, code))) {
+        metrics.framesFailed.inc({ camera, reason: code });
+      }
+      if (unrecoverable) throw new UnrecoverableError((err as Error).message);
+      throw err;
+    }
+    const written = await repository.complete(result);
+    if (!written) return 'duplicate';
+    metrics.framesProcessed.inc({ camera });
+    metrics.frameLatencySeconds.observe(Math.max(0, result.processedAt - frame.receivedAt) / 1000);
+    return 'processed';
+  }
+
+  /** Stops taking new jobs (waits for those in flight); frames keep being accepted and superseded. */
+  async pause(): Promise<void> {
+    await this.#worker?.pause();
+  }
+
+  resume(): void {
+    this.#worker?.resume();
+  }
+
+  async close(): Promise<void> {
+    await this.#worker?.close();
+  }
+}
