@@ -15,6 +15,11 @@ export interface StaticItem {
   /** Camera depth (metres); larger is drawn first. */
   depth: number;
   svg: string;
+  /**
+   * Large static furniture (a shelf run with its products) is rasterised once per sequence and
+   * composited in depth order, instead of being re-drawn from SVG every frame.
+   */
+  prerender?: boolean;
   /** Silhouette test for occlusion; absent for things that never hide anyone. */
   contains?: (x: number, y: number) => boolean;
   /** Image bounding box of what `contains` covers (x1, y1, x2, y2), to skip far-away tests. */

@@ -48,6 +48,7 @@ export const MAX_SIZE = 4096;
 interface Drawable {
   depth: number;
   svg: string;
+  prerender?: boolean;
   contains?: (x: number, y: number) => boolean;
   bbox?: [number, number, number, number];
   label?: 'person' | 'cart';
@@ -74,6 +75,7 @@ export class SequenceRenderer {
     in: [number, number];
   }[];
   private background?: Promise<Buffer>;
+  private readonly layers = new Map<string, Promise<Buffer>>();
   private gain?: Float32Array;
   private simFrame = -1;
   private prevAnchors = new Map<number, [number, number]>();
@@ -418,6 +420,11 @@ export class SequenceRenderer {
     return { kind: 'frame', frame, t, file: frameFile(frame), objects, occupancy, queue };
   }
 
+  private svgDoc(body: string): string {
+    const { width, height } = this.cam;
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${body}</svg>`;
+  }
+
   private async encode(index: number, items: Drawable[]): Promise<Buffer> {
     const { width, height } = this.cam;
     this.background ??= sharp(
@@ -429,9 +436,32 @@ export class SequenceRenderer {
       .raw()
       .toBuffer();
     const bg = await this.background;
-    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${items.map((i) => i.svg).join('')}</svg>`;
+    // Consecutive SVG items become one overlay; pre-rendered furniture sits between them.
+    const overlays: sharp.OverlayOptions[] = [];
+    let pending: string[] = [];
+    const flush = () => {
+      if (pending.length)
+        overlays.push({ input: Buffer.from(this.svgDoc(pending.join(''))), top: 0, left: 0 });
+      pending = [];
+    };
+    for (const it of items) {
+      if (!it.prerender) {
+        pending.push(it.svg);
+        continue;
+      }
+      flush();
+      let layer = this.layers.get(it.svg);
+      if (!layer) {
+        layer = sharp(Buffer.from(this.svgDoc(it.svg)))
+          .png({ compressionLevel: 0 })
+          .toBuffer();
+        this.layers.set(it.svg, layer);
+      }
+      overlays.push({ input: await layer, top: 0, left: 0 });
+    }
+    flush();
     const raw = await sharp(bg, { raw: { width, height, channels: 3 } })
-      .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+      .composite(overlays)
       .removeAlpha()
       .raw()
       .toBuffer();
@@ -487,6 +517,7 @@ export class SequenceRenderer {
 
 function fromStatic(s: StaticItem): Drawable {
   const d: Drawable = { depth: s.depth, svg: s.svg };
+  if (s.prerender) d.prerender = true;
   if (s.contains) d.contains = s.contains;
   if (s.bbox) d.bbox = s.bbox;
   if (s.labelled) {

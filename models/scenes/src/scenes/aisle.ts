@@ -3,7 +3,7 @@
  * browse the shelves (reaching for products), some push carts; far shoppers are small.
  */
 
-import { box3d, polygon3d, shade, shelfFace, tiledFloor } from '../draw.ts';
+import { bboxOf, box3d, polygon3d, shade, shelfFace, tiledFloor } from '../draw.ts';
 import { personFigure } from '../figure.ts';
 import { Arrivals, type SceneDefinition, type StaticItem } from '../scene.ts';
 import type { FloorPt, Task } from '../world.ts';
@@ -42,6 +42,20 @@ export const aisle: SceneDefinition = {
     const arrivals = new Arrivals(rng, () => meanInterval);
 
     const statics: StaticItem[] = [];
+    // The shelf runs hide shoppers walking the cross aisle behind them; anyone in the aisle itself
+    // is nearer than the far end of the shelves and never overlaps them in the picture.
+    const shelfH = rng.uniform(1.8, 2.1);
+    const left = box3d(cam, [-HALF - 0.9, -HALF], [0, shelfH], [1, END], shelfColor);
+    const right = box3d(cam, [HALF, HALF + 0.9], [0, shelfH], [1, END], shelfColor);
+    const faceL = shelfFace(cam, -HALF, [1, END], shelfH, productColor, -1);
+    const faceR = shelfFace(cam, HALF, [1, END], shelfH, productColor, 1);
+    statics.push({
+      depth: cam.depth([0, shelfH / 2, END]),
+      svg: left.svg + faceL + right.svg + faceR,
+      prerender: true,
+      contains: (x, y) => left.contains(x, y) || right.contains(x, y),
+      bbox: bboxOf([...left.hull, ...right.hull]),
+    });
     // A cardboard standee of a person at the end of the aisle: a distractor.
     const sx = rng.uniform(-0.9, 0.9);
     const sz = rng.uniform(END - 1.5, END - 0.3);
@@ -167,11 +181,6 @@ export const aisle: SceneDefinition = {
         );
         const ceiling = `<rect width="${cam.width}" height="${cam.height}" fill="#ecebe7"/>`;
         const floor = tiledFloor(cam, [-8, 8], [0.05, END + 2], floorColor, 0.6, shade(floorColor, 0.9));
-        const shelfH = rng.uniform(1.8, 2.1);
-        const left = box3d(cam, [-HALF - 0.9, -HALF], [0, shelfH], [1, END], shelfColor);
-        const right = box3d(cam, [HALF, HALF + 0.9], [0, shelfH], [1, END], shelfColor);
-        const faceL = shelfFace(cam, -HALF, [1, END], shelfH, productColor, -1);
-        const faceR = shelfFace(cam, HALF, [1, END], shelfH, productColor, 1);
         // Far wall displays and a poster.
         const display = box3d(cam, [-3, -1.6], [0, 1.2], [END + 1.2, END + 1.9], '#a04000').svg;
         const poster = polygon3d(
@@ -184,7 +193,7 @@ export const aisle: SceneDefinition = {
           ],
           rng.pick(['#f4d03f', '#5dade2', '#ec7063']),
         );
-        return ceiling + wall + floor + display + poster + left.svg + faceL + right.svg + faceR;
+        return ceiling + wall + floor + display + poster;
       },
       statics: () => statics,
       update(w) {
