@@ -41,6 +41,9 @@ export interface LatencyFigures {
 
 export interface ModelBenchResult {
   model: { name: string; version: string; input: string };
+  /** What was rendered: the same seeds, frames and fps give the same frames on any machine. */
+  framesPerSeed: number;
+  fps: number;
   confidence: number;
   iou: number;
   scenes: SceneQuality[];
@@ -88,6 +91,8 @@ export async function runModelBench(o: ModelBenchOptions): Promise<ModelBenchRes
   }
   return {
     model: { name: m.name, version: m.version, input: m.input.shape.join('x') },
+    framesPerSeed: frames,
+    fps,
     confidence: m.thresholds.confidence,
     iou: m.thresholds.iou,
     scenes,
