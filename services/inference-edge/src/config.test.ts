@@ -48,7 +48,9 @@ describe('planThreads', () => {
       expect(p.sharpConcurrency).toBe(1);
     }
     expect(planThreads({ cores: 8 })).toMatchObject({ inferenceThreads: 3, intraOpThreads: 2 });
-    expect(planThreads({ cores: 2 })).toMatchObject({ inferenceThreads: 1, intraOpThreads: 2 });
+    // No core for the event loop below 4: one single-threaded inference thread per core (bench edge).
+    expect(planThreads({ cores: 2 })).toMatchObject({ inferenceThreads: 2, intraOpThreads: 1 });
+    expect(planThreads({ cores: 3 })).toMatchObject({ inferenceThreads: 3, intraOpThreads: 1 });
   });
 
   it('honours explicit thread counts', () => {
