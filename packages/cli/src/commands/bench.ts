@@ -1,13 +1,24 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { parsePositiveInt, parseScenes, parseSeeds } from '../args.ts';
+import { parsePositiveInt, parseScenes, parseSeed, parseSeeds } from '../args.ts';
+import { formatEdgeBench, runEdgeBench } from '../bench/edge-bench.ts';
+import { defaultBareConfigs, parseBareConfig, parseResolution } from '../bench/edge-bench-stats.ts';
 import { formatModelBench, runModelBench } from '../bench/model-bench.ts';
+import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 
 /** The model shipped in the repository. */
 export const BUNDLED_MODEL_DIR = fileURLToPath(
   new URL('../../../../models/person-detector', import.meta.url),
+);
+
+/** The real Ultralytics YOLOv8n export beside the checkout (not redistributable, so not in the repo). */
+export const YOLOV8N_FIXTURE = fileURLToPath(
+  new URL('../../../../../shared/fixtures/real-yolov8n/yolov8n_int8.onnx', import.meta.url),
 );
 
 export function registerBench(program: Command): void {
@@ -17,8 +28,12 @@ export function registerBench(program: Command): void {
     .description('detection quality (AP@0.5, precision, recall) on held-out rendered scenes, and latency')
     .option('--model <dir>', 'model package folder (manifest.json + ONNX)', BUNDLED_MODEL_DIR)
     .option('--scene <list>', 'entrance, aisle, checkout (comma-separated) or all', 'all')
-    .option('--seeds <A..B>', 'held-out evaluation seeds (training uses 1000..1999)', '9000..9004')
-    .option('--frames <n>', 'frames per seed', '20')
+    .option(
+      '--seeds <A..B>',
+      'held-out evaluation seeds (training uses 1000..1999, validation 8000..8149)',
+      '9000..9009',
+    )
+    .option('--frames <n>', 'frames per seed', '10')
     .option('--fps <f>', 'frame rate of the rendered sequences', '2')
     .option('--threads <n>', 'onnxruntime threads for the latency figure', '1')
     .option('--json', 'print JSON instead of a table')
@@ -42,5 +57,145 @@ export function registerBench(program: Command): void {
         onFrame: (d) => bar.update(d),
       }).finally(() => bar.stop());
       console.log(o.json ? JSON.stringify(result, null, 2) : formatModelBench(result));
+    });
+  registerEdgeBench(bench);
+}
+
+/** Option values of `bench edge` that `--quick` changes (unless given on the command line). */
+const EDGE_QUICK: Record<string, string> = {
+  resolutions: '1280x720',
+  frames: '12',
+  cameras: '4',
+  latencyCameras: '4',
+  overloadCameras: '4',
+  seconds: '3',
+  bareSeconds: '2',
+};
+
+function registerEdgeBench(bench: Command): void {
+  bench
+    .command('edge')
+    .description(
+      'edge service vs the bare limit: throughput, latency at 50/100 % load, 3x overload (drops, memory)',
+    )
+    .option('--model <dir>', 'model package folder of the main comparison', BUNDLED_MODEL_DIR)
+    .option('--yolo <onnx>', 'Ultralytics YOLOv8n export for the model-bound comparison', YOLOV8N_FIXTURE)
+    .option('--no-yolo', 'skip the YOLOv8n comparison')
+    .option('--resolutions <list>', 'frame sizes, comma-separated', '1280x720,1920x1080')
+    .option(
+      '--scenes <list>',
+      'scenes the frames come from (comma-separated) or all',
+      'entrance,aisle,checkout',
+    )
+    .option('--seed <n>', 'first seed of the rendered scenes (one per scene)', '9100')
+    .option('--frames <n>', 'pre-rendered frames per resolution', '40')
+    .option('--cameras <list>', 'camera counts of the throughput runs', '4,8,16')
+    .option('--latency-cameras <n>', 'cameras of the latency runs', '8')
+    .option('--overload-cameras <n>', 'cameras of the overload runs (default: the largest of --cameras)')
+    .option('--latency-loads <list>', 'latency runs, as fractions of the measured capacity', '0.5,1')
+    .option('--capacity-load <x>', 'offered load of the throughput runs, x the bare limit', '1')
+    .option('--overload-load <x>', 'offered load of the overload runs, x the measured capacity', '3')
+    .option('--yolo-cameras <n>', 'cameras of the YOLOv8n runs', '4')
+    .option('--yolo-resolution <WxH>', 'frame size of the YOLOv8n runs', '1280x720')
+    .option('--seconds <n>', 'sending window of every service run', '12')
+    .option('--bare-seconds <n>', 'timed window of every bare-limit layout', '6')
+    .option(
+      '--bare-layouts <list>',
+      'bare-limit layouts THREADSxINTRAOP, comma-separated (default: 1x<cores>,<cores>x1,<2 cores>x1)',
+    )
+    .option('--edge-threads <n>', "edge inference threads (default: the edge's own budget)")
+    .option(
+      '--edge-intra-op-threads <n>',
+      "onnxruntime threads per edge inference thread (default: the edge's)",
+    )
+    .option('--ratio-target <x>', 'service/bare throughput target', '0.85')
+    .option('--p99-target <x>', 'overload p99 target, x the bare per-frame time', '5')
+    .option(
+      '--quick',
+      `~1-minute smoke run (${Object.entries(EDGE_QUICK)
+        .map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v}`)
+        .join(', ')})`,
+    )
+    .option('--save <path>', 'also write <path>.json and <path>.txt')
+    .option('--json', 'print JSON instead of tables')
+    .addHelpText(
+      'after',
+      '\nThe edge runs as a child process (`storevision edge`, its default thread budget) against a private\n' +
+        'redis-server on a free loopback port; cameras are simulated in this process over keep-alive HTTP.\n' +
+        'Do not run it beside other CPU-heavy work: every figure is compared with the bare limit of this run.\n\n' +
+        'Example:\n  npm run bench -- edge --quick\n  storevision bench edge --json --save bench/results/edge-$(date +%F)',
+    )
+    .action(async (opts, cmd: Command) => {
+      const o = { ...opts } as Record<string, string | boolean | undefined>;
+      if (o.quick)
+        for (const [k, v] of Object.entries(EDGE_QUICK)) if (cmd.getOptionValueSource(k) !== 'cli') o[k] = v;
+      const str = (k: string) => String(o[k]);
+      const int = (k: string, max = 10_000) => parsePositiveInt(k, str(k), max);
+      const ints = (k: string) =>
+        str(k)
+          .split(',')
+          .map((v) => parsePositiveInt(k, v.trim(), 1000));
+      const factor = (k: string) => {
+        const v = Number(str(k));
+        if (!Number.isFinite(v) || v <= 0) throw new CliError('CLI_ERR_USAGE', `bad ${k} "${str(k)}"`);
+        return v;
+      };
+      const usage = <T>(f: () => T) => {
+        try {
+          return f();
+        } catch (err) {
+          throw new CliError('CLI_ERR_USAGE', (err as Error).message);
+        }
+      };
+      const cameras = ints('cameras');
+      let yoloOnnx: string | undefined;
+      let yoloSkipReason: string | undefined;
+      if (o.yolo === false) yoloSkipReason = '--no-yolo';
+      else if (!existsSync(str('yolo')))
+        yoloSkipReason = `${str('yolo')} is absent (../shared/fixtures/real-yolov8n is not beside this checkout)`;
+      else yoloOnnx = resolve(str('yolo'));
+      const resolutions = usage(() => str('resolutions').split(',').map(parseResolution));
+      const result = await runEdgeBench({
+        modelDir: resolve(str('model')),
+        yoloOnnx,
+        yoloSkipReason,
+        resolutions,
+        scenes: parseScenes(str('scenes')),
+        seed: parseSeed(str('seed')),
+        framesPerResolution: int('frames', 1000),
+        cameras,
+        latencyCameras: int('latencyCameras', 1000),
+        overloadCameras: o.overloadCameras ? int('overloadCameras', 1000) : Math.max(...cameras),
+        latencyLoads: str('latencyLoads')
+          .split(',')
+          .map((v) => {
+            const x = Number(v);
+            if (!Number.isFinite(x) || x <= 0) throw new CliError('CLI_ERR_USAGE', `bad latency load "${v}"`);
+            return x;
+          }),
+        capacityLoad: factor('capacityLoad'),
+        overloadLoad: factor('overloadLoad'),
+        yoloCameras: int('yoloCameras', 1000),
+        yoloResolution: usage(() => parseResolution(str('yoloResolution'))),
+        seconds: int('seconds', 3600),
+        bareSeconds: int('bareSeconds', 3600),
+        bareConfigs: o.bareLayouts
+          ? usage(() => str('bareLayouts').split(',').map(parseBareConfig))
+          : defaultBareConfigs(os.availableParallelism()),
+        edgeThreads: o.edgeThreads ? int('edgeThreads', 256) : undefined,
+        edgeIntraOpThreads: o.edgeIntraOpThreads ? int('edgeIntraOpThreads', 256) : undefined,
+        ratioTarget: factor('ratioTarget'),
+        p99Target: factor('p99Target'),
+        onProgress: (msg) => console.error(`bench edge: ${msg}`),
+      });
+      const table = formatEdgeBench(result);
+      if (o.save) {
+        const base = resolve(str('save'));
+        await mkdir(dirname(base), { recursive: true });
+        await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+        await writeFile(`${base}.txt`, `${table}\n`);
+        console.error(`bench edge: wrote ${base}.json and ${base}.txt`);
+      }
+      console.log(o.json ? JSON.stringify(result, null, 2) : table);
     });
 }
