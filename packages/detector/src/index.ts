@@ -86,4 +86,5 @@ export {
   parsePythonNames,
   parseUltralyticsMetadata,
   type UltralyticsMetadata,
+  ultralyticsInput,
 } from './ultralytics.ts';

@@ -11,19 +11,9 @@ import {
   readImageSize,
   resolveInputSpec,
 } from './preprocess.ts';
+import { ultralyticsInput } from './ultralytics.ts';
 
-const input = (patch: Partial<ModelInput> = {}): ModelInput => ({
-  name: 'images',
-  shape: [1, 3, 64, 64],
-  layout: 'NCHW',
-  dtype: 'float32',
-  colorOrder: 'RGB',
-  normalize: { scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
-  resize: 'letterbox',
-  padValue: 114,
-  padCenter: true,
-  ...patch,
-});
+const input = (patch: Partial<ModelInput> = {}): ModelInput => ultralyticsInput(64, 64, patch);
 
 /** A 100x50 PNG of one colour: letterboxed into 64x64 it is 64x32 with 16 grey rows above and below. */
 const solidPng = (width = 100, height = 50, rgb = { r: 200, g: 100, b: 50 }) =>

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type ModelManifest, type ModelVariant, modelManifestSchema } from '@storevision/contracts';
+import {
+  type ModelInput,
+  type ModelManifest,
+  type ModelVariant,
+  modelManifestSchema,
+} from '@storevision/contracts';
 import { DetectorError } from './errors.ts';
 import { type OnnxModelInfo, readOnnxModelInfo } from './onnx-reader.ts';
 
@@ -149,17 +154,11 @@ export function manifestFromUltralyticsInfo(
     version: options.version ?? '1.0.0',
     task: 'detection',
     description: meta.description,
-    input: {
+    input: ultralyticsInput(h, w, {
       name: input.name,
       shape: [dimOr(input.shape[0], 1), 3, h, w],
-      layout: 'NCHW',
       dtype: input.type === 'float16' ? 'float16' : 'float32',
-      colorOrder: 'RGB',
-      normalize: { scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
-      resize: 'letterbox',
-      padValue: 114,
-      padCenter: true,
-    },
+    }),
     output: {
       name: output.name,
       format,
@@ -197,4 +196,27 @@ export function manifestFromUltralyticsInfo(
 /** An unnamed symbolic dim ('') is not a valid manifest dim; use the fallback instead. */
 function dimOr(d: number | string | undefined, fallback: number): number | string {
   return d === undefined || d === '' ? fallback : d;
+}
+
+/**
+ * The input an Ultralytics export expects: `images` NCHW float32 RGB scaled to 0–1, letterboxed
+ * (centred, pad 114) to `height`×`width`. Our own models use the same convention.
+ */
+export function ultralyticsInput(
+  height: number,
+  width = height,
+  patch: Partial<ModelInput> = {},
+): ModelInput {
+  return {
+    name: 'images',
+    shape: [1, 3, height, width],
+    layout: 'NCHW',
+    dtype: 'float32',
+    colorOrder: 'RGB',
+    normalize: { scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
+    resize: 'letterbox',
+    padValue: 114,
+    padCenter: true,
+    ...patch,
+  };
 }

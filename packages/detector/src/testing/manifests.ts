@@ -1,4 +1,5 @@
 import { type ModelManifest, modelManifestSchema } from '@storevision/contracts';
+import { ultralyticsInput } from '../ultralytics.ts';
 
 /** A valid two-class detector manifest (like models/person-detector) for tests to vary. */
 export function testManifest(patch: (m: ModelManifest) => void = () => {}): ModelManifest {
@@ -7,17 +8,7 @@ export function testManifest(patch: (m: ModelManifest) => void = () => {}): Mode
     name: 'test-detector',
     version: '1.0.0',
     task: 'detection',
-    input: {
-      name: 'images',
-      shape: [1, 3, 320, 320],
-      layout: 'NCHW',
-      dtype: 'float32',
-      colorOrder: 'RGB',
-      normalize: { scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
-      resize: 'letterbox',
-      padValue: 114,
-      padCenter: true,
-    },
+    input: ultralyticsInput(320),
     output: { name: 'output0', format: 'yolov8', shape: [1, 6, 2100] },
     labels: ['person', 'cart'],
     thresholds: { confidence: 0.25, iou: 0.45, maxDetections: 300 },

@@ -3,24 +3,14 @@ import {
   type InputSpec,
   preprocess,
   resolveInputSpec,
+  ultralyticsInput,
   writeTensor,
 } from '@storevision/detector';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeForModels, pixelsFor } from './frame-decoder.ts';
 
-const spec = (size: number): InputSpec =>
-  resolveInputSpec({
-    name: 'images',
-    shape: [1, 3, size, size],
-    layout: 'NCHW',
-    dtype: 'float32',
-    colorOrder: 'RGB',
-    normalize: { scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] },
-    resize: 'letterbox',
-    padValue: 114,
-    padCenter: true,
-  });
+const spec = (size: number): InputSpec => resolveInputSpec(ultralyticsInput(size));
 
 const camera = (width: number, height: number) =>
   sharp({
