@@ -5,7 +5,7 @@
  */
 
 import { box3d, polygon3d, shade, tiledFloor } from '../draw.ts';
-import { cartFigure, personFigure } from '../figure.ts';
+import { cartFigure, personFigure, pointInPolygon } from '../figure.ts';
 import { Arrivals, type SceneDefinition, type StaticItem } from '../scene.ts';
 import type { FloorPt, Task } from '../world.ts';
 
@@ -95,18 +95,7 @@ export const entrance: SceneDefinition = {
     statics.push({
       depth: cam.depth([0, 1.5, WALL_Z]),
       svg: `<path d="${p(outer)}${p(hole)}" fill="${wallColor}" fill-rule="evenodd"/>${poster.join('')}${frame}`,
-      contains: (x, y) => {
-        const inPoly = (pts: [number, number][]) => {
-          let inside = false;
-          for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-            const [xi, yi] = pts[i] as [number, number];
-            const [xj, yj] = pts[j] as [number, number];
-            if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
-          }
-          return inside;
-        };
-        return inPoly(outer) && !inPoly(hole);
-      },
+      contains: (x, y) => pointInPolygon(x, y, outer) && !pointInPolygon(x, y, hole),
     });
     // Anti-theft gates either side of the door: tall thin pedestals.
     for (const gx of [-DOOR_HALF - 0.25, DOOR_HALF + 0.25]) {
