@@ -55,6 +55,27 @@ describe('image checks before queueing', () => {
     expect(await codeOf(checkImage(undefined, 40e6))).toBe('EDGE_ERR_BAD_IMAGE');
   });
 
+  it('refuses broken headers that end with a valid end marker', async () => {
+    const j = await jpeg();
+    const sos = j.indexOf(Buffer.from([0xff, 0xda]));
+    const sof = j.indexOf(Buffer.from([0xff, 0xc0]));
+    // A scan and no frame header: the SOF segment renamed to an APP segment.
+    const noSof = Buffer.from(j);
+    noSof[sof + 1] = 0xe5;
+    expect(await codeOf(checkImage(noSof, 40e6))).toBe('EDGE_ERR_BAD_IMAGE');
+    // Zero width.
+    const zero = Buffer.from(j);
+    zero.writeUInt16BE(0, sof + 7);
+    expect(await codeOf(checkImage(zero, 40e6))).toBe('EDGE_ERR_BAD_IMAGE');
+    // Header segments only, then EOI: no scan.
+    const noScan = Buffer.concat([j.subarray(0, sos), Buffer.from([0xff, 0xd9])]);
+    expect(await codeOf(checkImage(noScan, 40e6))).toBe('EDGE_ERR_BAD_IMAGE');
+    // PNG whose IHDR fails its CRC.
+    const p = Buffer.from(await png());
+    p[17] = p[17]! ^ 1;
+    expect(await codeOf(checkImage(p, 40e6))).toBe('EDGE_ERR_BAD_IMAGE');
+  });
+
   it('refuses an image over the pixel limit from its header alone (413)', async () => {
     const bomb = await jpegClaiming(10_000, 5_000);
     expect(bomb.length).toBeLessThan(10_000);

@@ -251,7 +251,18 @@ export class InferencePool {
       }, this.#opts.timeoutMs);
       slot.state = 'busy';
       slot.current = { id, pending, timer };
-      slot.worker.postMessage({ type: 'task', id, task: pending.task } satisfies ToThread);
+      const task = pending.task;
+      if (task.kind === 'detect') {
+        // Cloning a view copies its whole backing ArrayBuffer, and a frame from ioredis can be a
+        // slice of the parser's larger pool buffer: one exact copy, transferred, is all it costs.
+        // (The caller's buffer is never transferred: the HTTP body stays usable.)
+        const image = new Uint8Array(task.image);
+        slot.worker.postMessage({ type: 'task', id, task: { ...task, image } } satisfies ToThread, [
+          image.buffer,
+        ]);
+      } else {
+        slot.worker.postMessage({ type: 'task', id, task } satisfies ToThread);
+      }
     }
   }
 }
