@@ -16,12 +16,14 @@ fi
 
 # --- OS packages (Debian/Ubuntu) ------------------------------------------------------------
 # Each entry: "<command that must exist>:<debian package>". Later issues add chromium, ffmpeg
-# and postgresql here. redis-server: the edge's queue and frame store, and every edge test's own Redis.
-OS_NEEDS=(redis-server:redis-server ${STOREVISION_OS_NEEDS:-})
+# here. redis-server: the edge's queue and frame store, and every edge test's own Redis.
+# initdb (postgresql): the hub's tests run against a real PostgreSQL cluster they start themselves
+# (services/model-hub/src/testing/postgres.ts); Debian keeps it in /usr/lib/postgresql/<v>/bin.
+OS_NEEDS=(redis-server:redis-server initdb:postgresql ${STOREVISION_OS_NEEDS:-})
 missing=()
 for need in "${OS_NEEDS[@]}"; do
   cmd=${need%%:*}; pkg=${need##*:}
-  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || [ -x "/usr/lib/postgresql/15/bin/$cmd" ] || missing+=("$pkg")
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || compgen -G "/usr/lib/postgresql/*/bin/$cmd" >/dev/null || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -8,6 +8,8 @@ export const cliErrors = {
   CLI_ERR_OUTPUT_EXISTS: 2,
   CLI_ERR_OUTPUT_UNWRITABLE: 1,
   CLI_ERR_EDGE_UNREACHABLE: 1,
+  CLI_ERR_HUB_UNREACHABLE: 1,
+  CLI_ERR_FILE_UNREADABLE: 2,
 } as const;
 
 export type CliErrorCode = keyof typeof cliErrors;

@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './commands/bench.ts';
 import { registerDataset } from './commands/dataset.ts';
 import { registerEdge } from './commands/edge.ts';
+import { registerHub } from './commands/hub.ts';
+import { registerModels } from './commands/models.ts';
 import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 import { CliError } from './errors.ts';
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerUp(program);
   registerEdge(program);
+  registerHub(program);
+  registerModels(program);
   registerSimulate(program);
   registerDataset(program);
   registerBench(program);

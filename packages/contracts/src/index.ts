@@ -1,5 +1,6 @@
 export * from './detection.ts';
 export * from './edge.ts';
 export * from './ground-truth.ts';
+export * from './hub.ts';
 export * from './manifest.ts';
 export * from './scene.ts';

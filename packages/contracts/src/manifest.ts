@@ -8,7 +8,8 @@ import { z } from 'zod';
  * and which file to load on which hardware. The hub validates it against the real ONNX graph.
  */
 
-const semver = z
+/** A semantic version (semver.org 2.0), e.g. `1.3.0` or `2.0.0-rc.1`. */
+export const semverSchema = z
   .string()
   .regex(
     /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-.]+)?(?:\+[0-9A-Za-z-.]+)?$/,
@@ -83,7 +84,7 @@ export const modelVariantSchema = z.object({
 export const modelManifestSchema = z.object({
   schemaVersion: z.literal(1),
   name: modelNameSchema,
-  version: semver,
+  version: semverSchema,
   task: z.enum(['detection']),
   description: z.string().optional(),
   input: modelInputSchema,

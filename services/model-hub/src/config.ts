@@ -1,0 +1,93 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The hub's configuration: one zod schema, parsed by `loadConfig(env, overrides)` (never at import
+ * time), frozen. Defaults make `storevision hub` work on a laptop: SQLite and blobs under
+ * `.data/hub` (git-ignored), a signing key generated there on first start. Environment variables
+ * are `HUB_*`; the CLI passes its options as overrides.
+ */
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+export const hubConfigSchema = z
+  .object({
+    /** HTTP port. @defaultValue 8090 */
+    port: int(0, 65535).default(8090),
+    /** Interface to listen on. @defaultValue '0.0.0.0' */
+    host: z.string().min(1).default('0.0.0.0'),
+    /** Blobs (`<dataDir>/blobs`), the SQLite file and the signing key live here. @defaultValue '.data/hub' */
+    dataDir: z.string().min(1).default('.data/hub'),
+    /**
+     * Metadata database: `postgres://…` / `postgresql://…` for PostgreSQL, `sqlite:<file>` (or a
+     * plain file path) for SQLite. @defaultValue `sqlite:<dataDir>/hub.sqlite`
+     */
+    databaseUrl: z.string().min(1).optional(),
+    /** Largest model file a publish may upload. @defaultValue 2 GiB */
+    maxUploadBytes: int(1024).default(2 * 1024 ** 3),
+    /** ed25519 private key (PKCS#8 PEM); generated on first start. @defaultValue `<dataDir>/signing-key.pem` */
+    signingKeyPath: z.string().min(1).optional(),
+    /**
+     * Bootstrap admin token (≥ 16 characters) for first use, compared with the request's token and
+     * never stored. When absent the hub generates one on first start and keeps it in
+     * `<dataDir>/admin-token` (mode 0600).
+     */
+    adminToken: z.string().min(16, 'the admin token must be at least 16 characters').optional(),
+    /** Validating a published model (parse, onnxruntime load, graph check) longer than this fails. @defaultValue 120 s */
+    validationTimeoutMs: int(1000).default(120_000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .transform((c) => ({
+    ...c,
+    databaseUrl: c.databaseUrl ?? `sqlite:${path.join(c.dataDir, 'hub.sqlite')}`,
+    signingKeyPath: c.signingKeyPath ?? path.join(c.dataDir, 'signing-key.pem'),
+  }))
+  .refine(
+    (c) => /^(postgres(ql)?:\/\/|sqlite:|file:)/.test(c.databaseUrl) || !c.databaseUrl.includes('://'),
+    {
+      message: 'databaseUrl must be postgres://…, postgresql://…, sqlite:<file> or a file path',
+      path: ['databaseUrl'],
+    },
+  );
+
+export type HubConfig = Readonly<z.output<typeof hubConfigSchema>>;
+export type HubConfigInput = z.input<typeof hubConfigSchema>;
+
+const ENV: Record<string, keyof HubConfigInput> = {
+  HUB_PORT: 'port',
+  HUB_HOST: 'host',
+  HUB_DATA_DIR: 'dataDir',
+  HUB_DATABASE_URL: 'databaseUrl',
+  HUB_MAX_UPLOAD_BYTES: 'maxUploadBytes',
+  HUB_SIGNING_KEY_PATH: 'signingKeyPath',
+  HUB_ADMIN_TOKEN: 'adminToken',
+  HUB_VALIDATION_TIMEOUT_MS: 'validationTimeoutMs',
+  HUB_LOG_LEVEL: 'logLevel',
+};
+
+/** Names of the environment variables, for `--help` and the README. */
+export const HUB_ENV_VARS = Object.keys(ENV);
+
+export class HubConfigError extends Error {
+  override readonly name = 'HubConfigError';
+  readonly code = 'HUB_ERR_CONFIG';
+}
+
+/** Environment, then explicit overrides (CLI options), through the schema; throws `HubConfigError`. */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<HubConfigInput> = {},
+): HubConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
+  const parsed = hubConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new HubConfigError(`invalid hub configuration: ${detail}`);
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,48 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/** The hub's Prometheus metrics, in a registry of its own (several hubs can share a process in tests). */
+export class HubMetrics {
+  readonly registry: Registry;
+  readonly httpRequestSeconds: Histogram<'method' | 'route' | 'status_code'>;
+  readonly publishes: Counter<'result'>;
+  readonly publishedBytes: Counter;
+  readonly validationSeconds: Histogram<'result'>;
+  readonly blobBytesServed: Counter;
+
+  constructor() {
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'hub_' });
+    this.registry = registry;
+    const registers = [registry];
+    this.httpRequestSeconds = new Histogram({
+      name: 'hub_http_request_duration_seconds',
+      help: 'HTTP request duration by route.',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.publishes = new Counter({
+      name: 'hub_model_publishes_total',
+      help: 'Publish requests by result: created, unchanged (same version, same bytes) or the error code.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.publishedBytes = new Counter({
+      name: 'hub_model_published_bytes_total',
+      help: 'Bytes of model files received by publishes (accepted or not).',
+      registers,
+    });
+    this.validationSeconds = new Histogram({
+      name: 'hub_model_validation_seconds',
+      help: 'Time to validate a published model (parse, onnxruntime load, graph check), by result.',
+      labelNames: ['result'],
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+      registers,
+    });
+    this.blobBytesServed = new Counter({
+      name: 'hub_blob_bytes_served_total',
+      help: 'Blob bytes sent to clients (full and ranged downloads).',
+      registers,
+    });
+  }
+}
