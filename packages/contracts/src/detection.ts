@@ -16,5 +16,7 @@ export const detectionSchema = z.object({
   score: z.number().min(0).max(1),
   box: boxSchema,
   trackId: z.number().int().optional(),
+  /** Colour descriptor the tracker tells people apart with (see packages/analytics appearance.ts). */
+  appearance: z.array(z.number()).max(64).optional(),
 });
 export type Detection = z.infer<typeof detectionSchema>;

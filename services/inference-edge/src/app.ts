@@ -8,12 +8,14 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { ZodError } from 'zod';
 import type { EdgeConfig } from './config.ts';
+import { analyticsController } from './controllers/analytics.controller.ts';
 import { framesController } from './controllers/frames.controller.ts';
 import { healthController } from './controllers/health.controller.ts';
 import { modelsController } from './controllers/models.controller.ts';
 import { EdgeError, type EdgeErrorCode } from './errors.ts';
 import { IMAGE_CONTENT_TYPES } from './image-check.ts';
 import type { EdgeMetrics } from './metrics.ts';
+import type { AnalyticsService } from './services/analytics.service.ts';
 import type { FrameService } from './services/frame.service.ts';
 import type { HealthService } from './services/health.service.ts';
 import type { InferenceService } from './services/inference.service.ts';
@@ -26,6 +28,7 @@ export interface EdgeAppDeps {
   results: ResultService;
   inference: InferenceService;
   health: HealthService;
+  analytics: AnalyticsService;
 }
 
 /** Fastify's own errors that reach a client, in the edge's catalogue. */
@@ -88,10 +91,17 @@ export async function build(deps: EdgeAppDeps, config: EdgeConfig): Promise<Fast
         description:
           'Frames in, detections out. Errors are {code, message}; codes in services/inference-edge/README.md.',
       },
-      tags: [{ name: 'frames' }, { name: 'models' }, { name: 'v2' }, { name: 'health' }],
+      tags: [
+        { name: 'frames' },
+        { name: 'analytics' },
+        { name: 'models' },
+        { name: 'v2' },
+        { name: 'health' },
+      ],
     },
   });
   await app.register(framesController, { frames: deps.frames, results: deps.results });
+  await app.register(analyticsController, { analytics: deps.analytics });
   await app.register(modelsController, { inference: deps.inference });
   await app.register(healthController, { health: deps.health, metrics: deps.metrics });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

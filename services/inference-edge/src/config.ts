@@ -67,6 +67,25 @@ export const edgeConfigSchema = z.object({
   frameTtlMs: int(1000).default(60_000),
   /** Approximate cap on the outbox stream (`XADD MAXLEN ~`). @defaultValue 10 000 */
   outboxMaxLen: int(1).default(10_000),
+  /** The store this node belongs to (on every analytics event). @defaultValue 'store-1' */
+  storeId: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'store id must be 1–64 of A-Z a-z 0-9 _ . -')
+    .default('store-1'),
+  /** The store's IANA time zone: the day line counts start at local midnight. @defaultValue 'UTC' */
+  timezone: z
+    .string()
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'not an IANA time zone (e.g. Asia/Shanghai)')
+    .default('UTC'),
+  /** How long analytics events wait in the event outbox for the uploader. @defaultValue 7 days */
+  eventRetentionMs: int(60_000).default(7 * 24 * 3600 * 1000),
   /** Synchronous requests (detect, v2 infer) waiting for a thread, per thread, before 503. @defaultValue 8 */
   maxQueuedRequestsPerThread: int(0, 10_000).default(8),
   /** `Retry-After` on 503s from an unreachable Redis or saturated workers. @defaultValue 1 */
@@ -96,6 +115,9 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_FRAME_TTL_MS: 'frameTtlMs',
   EDGE_OUTBOX_MAX_LEN: 'outboxMaxLen',
   EDGE_MAX_QUEUED_REQUESTS_PER_THREAD: 'maxQueuedRequestsPerThread',
+  EDGE_STORE_ID: 'storeId',
+  EDGE_TIMEZONE: 'timezone',
+  EDGE_EVENT_RETENTION_MS: 'eventRetentionMs',
   EDGE_RETRY_AFTER_SECONDS: 'retryAfterSeconds',
   EDGE_LOG_LEVEL: 'logLevel',
 };

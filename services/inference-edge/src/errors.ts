@@ -22,6 +22,8 @@ export const edgeErrors = {
   EDGE_ERR_BAD_TENSOR: { statusCode: 400, message: 'input tensor does not fit the model' },
   EDGE_ERR_MODEL_NOT_FOUND: { statusCode: 404, message: 'no such model on this node' },
   EDGE_ERR_NO_RESULT: { statusCode: 404, message: 'no result for this camera yet' },
+  EDGE_ERR_BAD_ANALYTICS_CONFIG: { statusCode: 400, message: 'analytics config is invalid' },
+  EDGE_ERR_NO_ANALYTICS_CONFIG: { statusCode: 404, message: 'this camera has no analytics config' },
   EDGE_ERR_NOT_FOUND: { statusCode: 404, message: 'no such route' },
   EDGE_ERR_REDIS_UNAVAILABLE: { statusCode: 503, message: 'Redis is unreachable; retry shortly' },
   EDGE_ERR_NOT_READY: { statusCode: 503, message: 'models are still loading' },

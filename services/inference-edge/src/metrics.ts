@@ -16,8 +16,16 @@ export class EdgeMetrics {
   readonly threadRestarts: Counter<'reason'>;
   readonly httpRequestSeconds: Histogram<'method' | 'route' | 'status_code'>;
   readonly queueDepth: Gauge<'state'>;
+  readonly analyticsFrames: Counter<'camera'>;
+  readonly analyticsEvents: Counter<'type'>;
+  readonly analyticsFrameSeconds: Histogram;
+  readonly eventOutboxLength: Gauge;
 
-  constructor(opts: { nodeId: string; queueDepth?: () => Promise<Record<string, number>> }) {
+  constructor(opts: {
+    nodeId: string;
+    queueDepth?: () => Promise<Record<string, number>>;
+    eventOutboxLength?: () => Promise<number>;
+  }) {
     const registry = new Registry();
     registry.setDefaultLabels({ node: opts.nodeId });
     collectDefaultMetrics({ register: registry, prefix: 'edge_' });
@@ -91,6 +99,38 @@ export class EdgeMetrics {
           for (const [state, n] of Object.entries(await depth())) this.set({ state }, n);
         } catch {
           // Redis unreachable: keep the last values rather than failing the whole scrape.
+        }
+      },
+    });
+    this.analyticsFrames = new Counter({
+      name: 'edge_analytics_frames_total',
+      help: 'Results tracked and analysed, per camera with an analytics config.',
+      labelNames: ['camera'],
+      registers,
+    });
+    this.analyticsEvents = new Counter({
+      name: 'edge_analytics_events_total',
+      help: 'Analytics events appended to the event outbox, by type.',
+      labelNames: ['type'],
+      registers,
+    });
+    this.analyticsFrameSeconds = new Histogram({
+      name: 'edge_analytics_frame_seconds',
+      help: 'Tracking and analytics time per frame (main thread).',
+      buckets: [0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01],
+      registers,
+    });
+    const outboxLength = opts.eventOutboxLength;
+    this.eventOutboxLength = new Gauge({
+      name: 'edge_event_outbox_length',
+      help: 'Analytics events kept in the event outbox (read from Redis at scrape time).',
+      registers,
+      async collect() {
+        if (!outboxLength) return;
+        try {
+          this.set(await outboxLength());
+        } catch {
+          // Redis unreachable: keep the last value.
         }
       },
     });

@@ -10,11 +10,14 @@ import type { InjectedFault } from './inference/messages.ts';
 import { InferencePool } from './inference/pool.ts';
 import { EdgeMetrics } from './metrics.ts';
 import { FrameQueue } from './queue/frame-queue.ts';
+import { AnalyticsRepository } from './repositories/analytics.repository.ts';
 import {
   defineFrameScripts,
   FrameRepository,
   type FrameRepositoryOptions,
 } from './repositories/frame.repository.ts';
+import { AnalyticsService } from './services/analytics.service.ts';
+import { AnalyticsProcessor } from './services/analytics-processor.ts';
 import { FrameService } from './services/frame.service.ts';
 import { FrameProcessor } from './services/frame-processor.ts';
 import { HealthService } from './services/health.service.ts';
@@ -43,6 +46,9 @@ export interface EdgeNode {
   threads: ThreadBudget;
   /** The frame queue's consumer (pause/resume it to simulate a node that cannot keep up). */
   processor: FrameProcessor;
+  /** Tracking and store analytics over the result outbox. */
+  analytics: AnalyticsProcessor;
+  analyticsRepository: AnalyticsRepository;
   /** Resolves once every model is loaded and warmed up and the frame worker runs. */
   ready: Promise<void>;
   close(): Promise<void>;
@@ -80,7 +86,13 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     retryStrategy: retry,
     connectionName: `${config.nodeId}:worker`,
   });
-  for (const r of [requestRedis, workerRedis]) {
+  // The analytics processor blocks on XREAD of the result outbox: a connection of its own.
+  const analyticsRedis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: null,
+    retryStrategy: retry,
+    connectionName: `${config.nodeId}:analytics`,
+  });
+  for (const r of [requestRedis, workerRedis, analyticsRedis]) {
     r.on('error', (err) => logger.debug({ err, module: 'redis' }, 'redis connection error'));
     defineFrameScripts(r);
   }
@@ -89,6 +101,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
   } catch (err) {
     requestRedis.disconnect();
     workerRedis.disconnect();
+    analyticsRedis.disconnect();
     throw err;
   }
 
@@ -108,7 +121,18 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     prefix: bullPrefix,
     attempts: config.frameAttempts,
   });
-  const metrics = new EdgeMetrics({ nodeId: config.nodeId, queueDepth: () => queue.depth() });
+  const analyticsOptions = {
+    prefix: config.redisPrefix,
+    eventRetentionMs: config.eventRetentionMs,
+    // Counts of a day stay a week after it (the uploader and the API read recent days only).
+    countsTtlMs: 8 * 24 * 3600 * 1000,
+  };
+  const analyticsRepository = new AnalyticsRepository(requestRedis, analyticsOptions);
+  const metrics = new EdgeMetrics({
+    nodeId: config.nodeId,
+    queueDepth: () => queue.depth(),
+    eventOutboxLength: () => analyticsRepository.eventCount(),
+  });
   const pool = new InferencePool({
     models: Object.fromEntries(config.models.map((m) => [m, path.resolve(config.modelsDir, m)])),
     threads: threads.inferenceThreads,
@@ -133,6 +157,16 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     attempts: config.frameAttempts,
     ...(opts.injectFault ? { injectFault: opts.injectFault } : {}),
   });
+  const analytics = new AnalyticsProcessor({
+    connection: analyticsRedis,
+    repository: new AnalyticsRepository(analyticsRedis, analyticsOptions),
+    outboxKey: repository.outboxKey,
+    storeId: config.storeId,
+    nodeId: config.nodeId,
+    timezone: config.timezone,
+    metrics,
+    logger,
+  });
   const common = { retryAfterSeconds: config.retryAfterSeconds };
   const app = await build(
     {
@@ -155,10 +189,17 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
         ...common,
       }),
       health: new HealthService({ redis: requestRedis, pool }),
+      analytics: new AnalyticsService({
+        repository: analyticsRepository,
+        processor: analytics,
+        models: config.models,
+        ...common,
+      }),
     },
     config,
   );
 
+  await analytics.start();
   logger.info({ threads, models: config.models }, 'loading models');
   const ready = pool.start().then(() => {
     processor.start();
@@ -174,14 +215,30 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     closed ??= (async () => {
       await app.close();
       await processor.close().catch(() => {});
+      await analytics.close().catch(() => {});
       await pool.close();
       await queue.close().catch(() => {});
       requestRedis.disconnect();
       workerRedis.disconnect();
+      analyticsRedis.disconnect();
     })();
     return closed;
   };
-  return { app, config, logger, metrics, pool, repository, queue, threads, processor, ready, close };
+  return {
+    app,
+    config,
+    logger,
+    metrics,
+    pool,
+    repository,
+    queue,
+    threads,
+    processor,
+    analytics,
+    analyticsRepository,
+    ready,
+    close,
+  };
 }
 
 function waitReady(redis: Redis, timeoutMs: number): Promise<void> {

@@ -4,7 +4,8 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { parsePositiveInt, parseScenes, parseSeed, parseSeeds } from '../args.ts';
+import { parseFps, parsePositiveInt, parseScenes, parseSeed, parseSeeds } from '../args.ts';
+import { formatAnalyticsBench, runAnalyticsBench } from '../bench/analytics-bench.ts';
 import { formatEdgeBench, runEdgeBench } from '../bench/edge-bench.ts';
 import { defaultBareConfigs, parseBareConfig, parseResolution } from '../bench/edge-bench-stats.ts';
 import { formatModelBench, runModelBench } from '../bench/model-bench.ts';
@@ -21,8 +22,69 @@ export const YOLOV8N_FIXTURE = fileURLToPath(
   new URL('../../../../../shared/fixtures/real-yolov8n/yolov8n_int8.onnx', import.meta.url),
 );
 
+/** Rendered sequences of `bench analytics`, kept between runs (git-ignored). */
+const ANALYTICS_CACHE_DIR = fileURLToPath(
+  new URL('../../../../bench/results/analytics-cache', import.meta.url),
+);
+const MODELS_DIR = fileURLToPath(new URL('../../../../models', import.meta.url));
+
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (tables, or JSON with --json)');
+  bench
+    .command('analytics')
+    .description(
+      'footfall, occupancy, dwell, queue and tracking (MOTA/IDF1) end to end through a running edge, against the ground truth of rendered sequences',
+    )
+    .option('--scene <list>', 'entrance, aisle, checkout (comma-separated) or all', 'all')
+    .option('--seeds <A..B>', 'held-out seeds, one sequence each', '9100..9102')
+    .option('--seconds <n>', 'simulated seconds per sequence', '200')
+    .option('--fps <f>', 'capture rate of the sequences', '10')
+    .option('--detect-fps <f>', 'detection rate: every (fps/detect-fps)-th frame is pushed (default: --fps)')
+    .option('--cameras <n>', 'sequences streamed at once, one camera each', '3')
+    .option('--cache <dir>', 'where rendered sequences are kept between runs', ANALYTICS_CACHE_DIR)
+    .option('--json', 'print JSON instead of a table')
+    .option('--save <path>', 'also write <path>.txt and <path>.json')
+    .addHelpText(
+      'after',
+      '\nRendering is cached: the first run of a seed renders it (about 0.1-0.2 s a frame), later runs reuse it.\nExample: storevision bench analytics --scene entrance --seeds 9100..9101 --detect-fps 5',
+    )
+    .action(async (o) => {
+      const fps = parseFps(o.fps);
+      const opts = {
+        scenes: parseScenes(o.scene),
+        seeds: parseSeeds(o.seeds),
+        seconds: parsePositiveInt('seconds', o.seconds, 86_400),
+        fps,
+        detectFps: o.detectFps === undefined ? fps : parseFps(o.detectFps),
+        cameras: parsePositiveInt('cameras', o.cameras, 64),
+        cacheDir: resolve(o.cache),
+        modelsDir: MODELS_DIR,
+      };
+      if (!Number.isInteger(opts.fps / opts.detectFps))
+        throw new CliError(
+          'CLI_ERR_USAGE',
+          `--detect-fps must divide --fps (${opts.fps}): got ${opts.detectFps}`,
+        );
+      // The total is known once the sequences are rendered (or found in the cache).
+      let bar: ReturnType<typeof progressBar> | undefined;
+      const result = await runAnalyticsBench({
+        ...opts,
+        onProgress: (m) => {
+          if (!o.json) process.stderr.write(`${m}\n`);
+        },
+        onFrame: (done, total) => {
+          bar ??= progressBar('bench analytics', total, !o.json && process.stderr.isTTY === true);
+          bar.update(done);
+        },
+      }).finally(() => bar?.stop());
+      const text = formatAnalyticsBench(result);
+      console.log(o.json ? JSON.stringify(result, null, 2) : text);
+      if (o.save) {
+        await mkdir(dirname(resolve(o.save)), { recursive: true });
+        await writeFile(`${resolve(o.save)}.txt`, `${text}\n`);
+        await writeFile(`${resolve(o.save)}.json`, `${JSON.stringify(result, null, 2)}\n`);
+      }
+    });
   bench
     .command('model')
     .description('detection quality (AP@0.5, precision, recall) on held-out rendered scenes, and latency')

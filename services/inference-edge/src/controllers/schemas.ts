@@ -35,6 +35,11 @@ export const detection = {
     score: { type: 'number' },
     box,
     trackId: { type: 'integer' },
+    appearance: {
+      type: 'array',
+      items: { type: 'number' },
+      description: 'colour descriptor (head, torso, legs mean RGB, 0–1) the tracker tells people apart with',
+    },
   },
 } as const;
 

@@ -4,6 +4,7 @@
  * tsx's loader so this TypeScript file runs as is.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { appearanceOf } from '@storevision/analytics';
 import {
   createDetectorFromPackage,
   createInputBuffer,
@@ -101,11 +102,13 @@ async function run(task: TaskRequest): Promise<TaskResult> {
     const t1 = performance.now();
     const output = await detector.run(tensor);
     const inferMs = performance.now() - t1;
-    models[names[i]!] = {
-      version: detector.manifest.version,
-      detections: detector.decode(output, geometry, task.overrides),
-      inferMs,
-    };
+    const detections = detector.decode(output, geometry, task.overrides);
+    // Colours for the tracker, from the pixels already decoded (a few hundred reads per detection).
+    for (const d of detections) {
+      const appearance = appearanceOf(frame.image, frame.width, frame.height, d.box);
+      if (appearance) d.appearance = appearance;
+    }
+    models[names[i]!] = { version: detector.manifest.version, detections, inferMs };
   }
   return { kind: 'detect', width: frame.width, height: frame.height, decodeMs, models };
 }
