@@ -247,16 +247,22 @@ export class CameraAnalytics {
           }
         }
       }
+      const boxHeight = (t.box.y2 - t.box.y1) / frame.height;
       for (const line of this.#config.lines) {
-        const side = sideOf(anchor, line);
+        const bandHalf = line.band * boxHeight;
         const s = p.lines.get(line.id);
+        // Feet within the band around the line keep the side they had: a person lingering on the
+        // line, or a box whose bottom wobbles, does not flip sides frame after frame.
+        const geometric = sideOf(anchor, line);
+        const side = s && Math.abs(distanceToLine(anchor, line)) < bandHalf ? s.side : geometric;
         if (!s) {
           p.lines.set(line.id, { side, point: anchor, run: 0, runStart: time, runPoint: anchor });
           continue;
         }
         if (side === s.side) {
           s.run = 0;
-          s.point = anchor;
+          // The crossing test starts from the last point really on this side.
+          if (geometric === s.side) s.point = anchor;
           continue;
         }
         if (s.run === 0) {
@@ -527,6 +533,12 @@ export function sideOf(p: Point, line: Pick<AnalyticsLine, 'a' | 'b' | 'in'>): '
   const s = orient(line.a, line.b, p);
   const inRef = orient(line.a, line.b, [line.a[0] + line.in[0], line.a[1] + line.in[1]]);
   return s * inRef > 0 ? 'in' : 'out';
+}
+
+/** Signed distance of a point from the infinite line through a and b (normalised units). */
+export function distanceToLine(p: Point, line: Pick<AnalyticsLine, 'a' | 'b'>): number {
+  const len = Math.hypot(line.b[0] - line.a[0], line.b[1] - line.a[1]);
+  return len > 0 ? orient(line.a, line.b, p) / len : 0;
 }
 
 function iso(ms: number): string {

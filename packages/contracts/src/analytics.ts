@@ -38,8 +38,14 @@ export const analyticsLineSchema = z.object({
   b: normPointSchema,
   /** A vector pointing to the line's "in" side (normalised image units). */
   in: z.tuple([z.number(), z.number()]),
-  /** Consecutive detection frames on the new side before a crossing counts. @defaultValue 2 */
-  inertia: z.number().int().min(1).max(30).default(2),
+  /** Consecutive detection frames on the new side before a crossing counts. @defaultValue 1 (the band does the debouncing) */
+  inertia: z.number().int().min(1).max(30).default(1),
+  /**
+   * Half-width of a dead band around the line, as a fraction of the person's box height (so it
+   * scales with distance from the camera): feet inside the band keep the side they had, so a person
+   * lingering on the line or a wobbling box bottom never flips sides. @defaultValue 0.1
+   */
+  band: z.number().min(0).max(2).default(0.1),
 });
 export type AnalyticsLine = z.infer<typeof analyticsLineSchema>;
 
