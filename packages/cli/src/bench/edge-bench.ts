@@ -7,7 +7,8 @@
  *   thread layouts; the best is the limit.
  * - Service: `storevision edge` in a child process with its default thread budget, against a private
  *   `redis-server` (the edge's test-support launcher: free loopback port, no persistence); simulated
- *   cameras in this process push frames over keep-alive HTTP. Throughput is what the outbox stream
+ *   cameras in this process push frames over keep-alive HTTP (`CameraConnection`, as light as a
+ *   client can be, since it shares the edge's cores). Throughput is what the outbox stream
  *   received per second; latency is the outbox entry's time minus the frame's `x-capture-time`.
  *
  * Everything is measured in one run on one machine; frames are pre-rendered before anything is timed.
@@ -405,7 +406,7 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
       method: {
         edge: 'child process: `storevision edge` (startEdge → createEdgeNode → build), default thread budget unless --edge-threads/--edge-intra-op-threads',
         loadGenerator:
-          'this (benchmark) process, separate from the edge: one node:http keep-alive connection per camera, one request in flight each, sends paced evenly across cameras',
+          'this (benchmark) process, separate from the edge: one keep-alive HTTP/1.1 connection per camera (a lean client: request head + JPEG in one writev, status and length read back), one request in flight each, sends paced evenly across cameras',
         redis: `private redis-server ${redisVersion} from the edge's test-support launcher (startTestRedis: free loopback port, no persistence), shared by the edges of this run (one key prefix each)`,
         frames: `pre-rendered JPEGs from the scene renderer (${o.scenes.join(', ')}), seed ${o.seed}`,
         throughput:

@@ -1,12 +1,20 @@
 /**
  * Simulated cameras for `storevision bench edge`: each camera POSTs frames to the edge over its own
- * keep-alive connection (node:http, one request in flight per camera), paced so that the cameras
- * together offer a steady `offeredFps`, evenly spread in time. A camera that falls a whole period
- * behind skips the frames it missed, as a live camera would, and counts them.
+ * keep-alive connection (one request in flight per camera), paced so that the cameras together offer
+ * a steady `offeredFps`, evenly spread in time. A camera that falls a whole period behind skips the
+ * frames it missed, as a live camera would, and counts them.
+ *
+ * The cameras are real devices in a store; here they share the edge's cores, so every bit of CPU
+ * they use is taken from the node under test. Each camera therefore speaks plain HTTP/1.1 on its own
+ * socket (`CameraConnection`: a pre-built request head and the JPEG in one writev, only the status
+ * line and the body length read back) instead of node:http's client (agent, header objects,
+ * response streams), which costs several times more per request. The edge sees the same requests
+ * either way; `client: 'node-http'` keeps the old path for comparison.
  *
  * Also the readers of what the edge wrote: the outbox stream, per-camera counters, queue depth.
  */
 import http from 'node:http';
+import net from 'node:net';
 import type { Redis } from 'ioredis';
 import { type FrameCounts, queuedFrames, streamFields, streamIdMs } from './edge-bench-stats.ts';
 
@@ -18,6 +26,8 @@ export interface CameraLoadOptions {
   /** Frames per second, all cameras together. */
   offeredFps: number;
   durationMs: number;
+  /** HTTP client of the cameras. @defaultValue 'raw' (`CameraConnection`) */
+  client?: 'raw' | 'node-http';
 }
 
 export interface CameraLoadResult {
@@ -53,7 +63,29 @@ export async function runCameraLoad(o: CameraLoadOptions): Promise<CameraLoadRes
     skippedLate: 0,
     byStatus: {},
   };
-  const post = (cameraId: string, body: Buffer) =>
+  const raw = new Map<string, CameraConnection>();
+  const postRaw = (cameraId: string, body: Buffer) => {
+    let conn = raw.get(cameraId);
+    if (!conn) {
+      conn = new CameraConnection({
+        host: base.hostname,
+        port: Number(base.port),
+        path: `/v1/cameras/${encodeURIComponent(cameraId)}/frames`,
+      });
+      raw.set(cameraId, conn);
+    }
+    return conn.post(body, Date.now()).then(
+      (res) => {
+        if (res.status !== 202) r.lastError = `${res.status} ${res.body.toString().slice(0, 200)}`;
+        return res.status;
+      },
+      (err: Error) => {
+        r.lastError = err.message;
+        return 0;
+      },
+    );
+  };
+  const postHttp = (cameraId: string, body: Buffer) =>
     new Promise<number>((resolve) => {
       const req = http.request(
         {
@@ -86,6 +118,7 @@ export async function runCameraLoad(o: CameraLoadOptions): Promise<CameraLoadRes
       });
       req.end(body);
     });
+  const post = o.client === 'node-http' ? postHttp : postRaw;
 
   const t0 = performance.now() + 20;
   const end = t0 + o.durationMs;
@@ -117,8 +150,111 @@ export async function runCameraLoad(o: CameraLoadOptions): Promise<CameraLoadRes
     await Promise.all(o.cameraIds.map((_, i) => camera(i)));
   } finally {
     agent.destroy();
+    for (const c of raw.values()) c.close();
   }
   return r;
+}
+
+/**
+ * One camera's keep-alive HTTP/1.1 connection to the edge, one request at a time: the request head
+ * is built once per frame from a fixed prefix, written with the body in one `writev`; the answer is
+ * read just far enough to know its status and where it ends (`content-length`, or the last chunk).
+ * A failed or closed connection is opened again by the next request.
+ */
+export class CameraConnection {
+  readonly #o: { host: string; port: number; path: string; timeoutMs: number };
+  readonly #head: string;
+  #socket: net.Socket | undefined;
+  #buf: Buffer = Buffer.alloc(0);
+  #waiting:
+    | { resolve: (r: { status: number; body: Buffer }) => void; reject: (e: Error) => void }
+    | undefined;
+
+  constructor(o: { host: string; port: number; path: string; timeoutMs?: number }) {
+    this.#o = { timeoutMs: 10_000, ...o };
+    this.#head =
+      `POST ${o.path} HTTP/1.1\r\nhost: ${o.host}:${o.port}\r\nconnection: keep-alive\r\n` +
+      'content-type: image/jpeg\r\n';
+  }
+
+  post(body: Buffer, captureTime: number): Promise<{ status: number; body: Buffer }> {
+    if (this.#waiting) return Promise.reject(new Error('one request at a time'));
+    const socket = this.#connect();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.#fail(new Error(`timeout after ${this.#o.timeoutMs / 1000} s`)),
+        this.#o.timeoutMs,
+      );
+      this.#waiting = {
+        resolve: (res) => {
+          clearTimeout(timer);
+          resolve(res);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      socket.cork();
+      socket.write(`${this.#head}content-length: ${body.length}\r\nx-capture-time: ${captureTime}\r\n\r\n`);
+      socket.write(body);
+      socket.uncork();
+    });
+  }
+
+  close(): void {
+    this.#socket?.destroy();
+    this.#socket = undefined;
+  }
+
+  #connect(): net.Socket {
+    if (this.#socket && !this.#socket.destroyed) return this.#socket;
+    const socket = net.connect({ host: this.#o.host, port: this.#o.port, noDelay: true });
+    this.#socket = socket;
+    this.#buf = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      if (socket !== this.#socket) return;
+      this.#buf = this.#buf.length ? Buffer.concat([this.#buf, d]) : d;
+      this.#parse();
+    });
+    // Events of a connection already replaced must not touch the current one.
+    socket.on('error', (err) => socket === this.#socket && this.#fail(err));
+    socket.on('close', () => socket === this.#socket && this.#fail(new Error('connection closed')));
+    return socket;
+  }
+
+  #fail(err: Error): void {
+    this.close();
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    w?.reject(err);
+  }
+
+  #parse(): void {
+    const b = this.#buf;
+    const end = b.indexOf('\r\n\r\n');
+    if (end < 0 || !this.#waiting) return;
+    const head = b.subarray(0, end).toString('latin1');
+    const status = Number(head.slice(9, 12));
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    let bodyEnd: number;
+    if (length) {
+      bodyEnd = end + 4 + Number(length[1]);
+      if (b.length < bodyEnd) return;
+    } else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+      const last = b.indexOf('0\r\n\r\n', end + 4);
+      if (last < 0) return;
+      bodyEnd = last + 5;
+    } else {
+      bodyEnd = end + 4;
+    }
+    const body = b.subarray(end + 4, bodyEnd);
+    this.#buf = b.subarray(bodyEnd);
+    const w = this.#waiting;
+    this.#waiting = undefined;
+    if (/\r\nconnection:\s*close/i.test(head)) this.close();
+    w.resolve({ status, body });
+  }
 }
 
 export interface OutboxRecord {

@@ -19,6 +19,10 @@ export interface EdgeProcessOptions {
   intraOpThreads?: number | undefined;
   /** How long to wait for `/readyz` (models loaded and warm). @defaultValue 180 s */
   readyTimeoutMs?: number;
+  /** Extra Node options for the child (e.g. `--cpu-prof` to profile the node under load). */
+  execArgv?: string[];
+  /** Extra `storevision edge` options (e.g. `--orchestrator-url U --store-id S`). */
+  extraArgs?: string[];
 }
 
 export interface EdgeThreads {
@@ -76,6 +80,7 @@ export class EdgeProcess {
       'info',
       ...(o.inferenceThreads ? ['--threads', String(o.inferenceThreads)] : []),
       ...(o.intraOpThreads ? ['--intra-op-threads', String(o.intraOpThreads)] : []),
+      ...(o.extraArgs ?? []),
     ];
     // What bin/storevision.js runs, without its re-exec wrapper: the child's pid is the node itself,
     // so its RSS and CPU time are read from the right process. EDGE_* variables are left out so the
@@ -83,10 +88,14 @@ export class EdgeProcess {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGE_')) env[k] = v;
     env.STOREVISION_TSX_LOADED = '1';
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, ...args], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...(o.execArgv ?? []), '--import', import.meta.resolve('tsx'), MAIN, ...args],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const log: string[] = [];
     let threads: EdgeThreads | undefined;
     let url: string | undefined;

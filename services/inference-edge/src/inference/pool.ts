@@ -48,17 +48,35 @@ interface Pending {
   bypassQueueLimit: boolean;
 }
 
+/** Someone waiting for a thread of their own (`acquire`), not for a task to run. */
+interface LeaseRequest {
+  lease: true;
+  resolve: (l: ThreadLease) => void;
+  reject: (e: Error) => void;
+  bypassQueueLimit: true;
+}
+
 interface Slot {
   index: number;
   worker: Worker;
-  state: 'starting' | 'idle' | 'busy' | 'dead';
+  /** `reserved`: held by a lease that has not given it a task yet. */
+  state: 'starting' | 'idle' | 'reserved' | 'busy' | 'dead';
   current?: { id: number; pending: Pending; timer: NodeJS.Timeout } | undefined;
+}
+
+/**
+ * One idle inference thread, held for its owner until `run` or `release` (exactly one of them
+ * should be called; a second call is a no-op or runs on the next free thread).
+ */
+export interface ThreadLease {
+  run(task: TaskRequest): Promise<TaskResult>;
+  release(): void;
 }
 
 export class InferencePool {
   readonly #opts: InferencePoolOptions;
   readonly #slots: Slot[] = [];
-  readonly #queue: Pending[] = [];
+  readonly #queue: Array<Pending | LeaseRequest> = [];
   #nextId = 1;
   #models: LoadedModel[] = [];
   #started = false;
@@ -86,14 +104,16 @@ export class InferencePool {
   /** Started, and at least one thread is ready to take work. */
   get ready(): boolean {
     return (
-      this.#started && !this.#closed && this.#slots.some((s) => s.state === 'idle' || s.state === 'busy')
+      this.#started &&
+      !this.#closed &&
+      this.#slots.some((s) => s.state === 'idle' || s.state === 'busy' || s.state === 'reserved')
     );
   }
 
   get stats() {
     return {
       threads: this.#slots.length,
-      busy: this.#slots.filter((s) => s.state === 'busy').length,
+      busy: this.#slots.filter((s) => s.state === 'busy' || s.state === 'reserved').length,
       starting: this.#slots.filter((s) => s.state === 'starting').length,
       queued: this.#queue.length,
       restarts: this.#restarts,
@@ -113,6 +133,21 @@ export class InferencePool {
     }
     return new Promise<TaskResult>((resolve, reject) => {
       this.#queue.push({ task, resolve, reject, bypassQueueLimit });
+      this.#dispatch();
+    });
+  }
+
+  /**
+   * Waits for a free thread and holds it, so the caller can fetch its input first and still start
+   * the moment the thread is free: the frame worker takes BullMQ jobs ahead of the threads (their
+   * Redis round trips overlap inference) but claims a frame only once a thread is its own, so the
+   * frame it claims is the camera's newest at that moment, not one that then waits behind another.
+   * Not limited by `maxQueued` (the frame worker's concurrency bounds its own requests).
+   */
+  acquire(): Promise<ThreadLease> {
+    if (this.#closed) return Promise.reject(new EdgeError('EDGE_ERR_SHUTTING_DOWN'));
+    return new Promise<ThreadLease>((resolve, reject) => {
+      this.#queue.push({ lease: true, resolve, reject, bypassQueueLimit: true });
       this.#dispatch();
     });
   }
@@ -235,34 +270,68 @@ export class InferencePool {
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return;
       if (slot?.state !== 'idle') continue;
-      const pending = this.#queue.shift()!;
-      const id = this.#nextId++;
-      const timer = setTimeout(() => {
-        if (slot.current?.id !== id) return;
-        slot.state = 'dead';
-        // terminate() stops JS at once; a thread inside native code stops when it returns to JS.
-        // The replacement does not wait for it.
-        void slot.worker.terminate();
-        this.#fail(
-          slot,
-          'timeout',
-          new EdgeError('EDGE_ERR_INFERENCE_TIMEOUT', `no answer within ${this.#opts.timeoutMs} ms`),
-        );
-      }, this.#opts.timeoutMs);
-      slot.state = 'busy';
-      slot.current = { id, pending, timer };
-      const task = pending.task;
-      if (task.kind === 'detect') {
-        // Cloning a view copies its whole backing ArrayBuffer, and a frame from ioredis can be a
-        // slice of the parser's larger pool buffer: one exact copy, transferred, is all it costs.
-        // (The caller's buffer is never transferred: the HTTP body stays usable.)
-        const image = new Uint8Array(task.image);
-        slot.worker.postMessage({ type: 'task', id, task: { ...task, image } } satisfies ToThread, [
-          image.buffer,
-        ]);
-      } else {
-        slot.worker.postMessage({ type: 'task', id, task } satisfies ToThread);
+      const next = this.#queue.shift()!;
+      if ('lease' in next) {
+        slot.state = 'reserved';
+        next.resolve(this.#lease(slot));
+        continue;
       }
+      this.#start(slot, next);
+    }
+  }
+
+  #lease(slot: Slot): ThreadLease {
+    let used = false;
+    // The thread the lease holds, as long as it is still reserved for it (it may have died since).
+    const held = () => {
+      const mine = !used && slot.state === 'reserved' && this.#slots[slot.index] === slot;
+      used = true;
+      return mine;
+    };
+    return {
+      run: (task) => {
+        if (!held()) return this.run(task, { bypassQueueLimit: true });
+        if (this.#closed) return Promise.reject(new EdgeError('EDGE_ERR_SHUTTING_DOWN'));
+        return new Promise<TaskResult>((resolve, reject) =>
+          this.#start(slot, { task, resolve, reject, bypassQueueLimit: true }),
+        );
+      },
+      release: () => {
+        if (!held()) return;
+        slot.state = 'idle';
+        this.#dispatch();
+      },
+    };
+  }
+
+  /** Sends a task to an idle or reserved thread, under the watchdog. */
+  #start(slot: Slot, pending: Pending): void {
+    const id = this.#nextId++;
+    const timer = setTimeout(() => {
+      if (slot.current?.id !== id) return;
+      slot.state = 'dead';
+      // terminate() stops JS at once; a thread inside native code stops when it returns to JS.
+      // The replacement does not wait for it.
+      void slot.worker.terminate();
+      this.#fail(
+        slot,
+        'timeout',
+        new EdgeError('EDGE_ERR_INFERENCE_TIMEOUT', `no answer within ${this.#opts.timeoutMs} ms`),
+      );
+    }, this.#opts.timeoutMs);
+    slot.state = 'busy';
+    slot.current = { id, pending, timer };
+    const task = pending.task;
+    if (task.kind === 'detect') {
+      // Cloning a view copies its whole backing ArrayBuffer, and a frame from ioredis can be a
+      // slice of the parser's larger pool buffer: one exact copy, transferred, is all it costs.
+      // (The caller's buffer is never transferred: the HTTP body stays usable.)
+      const image = new Uint8Array(task.image);
+      slot.worker.postMessage({ type: 'task', id, task: { ...task, image } } satisfies ToThread, [
+        image.buffer,
+      ]);
+    } else {
+      slot.worker.postMessage({ type: 'task', id, task } satisfies ToThread);
     }
   }
 }

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isEdgeError } from '../errors.ts';
 import type { InjectedFault } from '../inference/messages.ts';
-import type { InferencePool } from '../inference/pool.ts';
+import type { InferencePool, ThreadLease } from '../inference/pool.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import { FRAME_QUEUE_NAME } from '../queue/frame-queue.ts';
 import type { FrameRepository } from '../repositories/frame.repository.ts';
@@ -18,6 +18,7 @@ export interface FrameProcessorOptions {
   metrics: EdgeMetrics;
   logger: Logger;
   nodeId: string;
+  /** Frames inferred at once: the pool's thread count (BullMQ fetches one more job per thread). */
   concurrency: number;
   attempts: number;
   /** Tests only: make the inference thread crash or hang on some frames (see `InjectedFault`). */
@@ -27,9 +28,10 @@ export interface FrameProcessorOptions {
 export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
 
 /**
- * The consumer side of the frame queue, on the main thread: BullMQ hands it jobs (up to one per
- * inference thread at a time); it claims the frame in Redis, has an inference thread decode it once
- * and run every model, and writes the result exactly once.
+ * The consumer side of the frame queue, on the main thread: BullMQ hands it jobs (up to two per
+ * inference thread: one inferring, one waiting for that thread); once a thread is free for it, it
+ * claims the frame in Redis, has the thread decode it once and run every model, and writes the
+ * result exactly once.
  *
  * A frame's ending is always recorded: processed (result + outbox), dropped (by ingest), failed
  * (undecodable at once; crash/timeout after the last attempt; expired before any worker took it).
@@ -49,7 +51,9 @@ export class FrameProcessor {
     this.#worker = new Worker<FrameJob, FrameOutcome>(FRAME_QUEUE_NAME, (job) => this.process(job), {
       connection: this.#o.connection,
       prefix: this.#o.prefix,
-      concurrency: this.#o.concurrency,
+      // One job ahead per thread: its BullMQ fetch (and the finishing of the job before it) overlaps
+      // inference, so a thread that finishes a frame waits only for the next claim's round trip.
+      concurrency: this.#o.concurrency * 2,
     });
     // Without a listener an 'error' (Redis gone) would be thrown; BullMQ reconnects by itself.
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'frame worker error'));
@@ -60,6 +64,17 @@ export class FrameProcessor {
     const parsed = frameJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`bad frame job ${job.id}: ${parsed.error.message}`);
     const frame = parsed.data;
+    // A thread first, then the claim: the frame stays supersedable (newest wins) until a thread is
+    // ready for it, and the thread waits only for the claim's round trip (see `InferencePool.acquire`).
+    const lease = await this.#o.pool.acquire();
+    try {
+      return await this.#process(job, frame, lease);
+    } finally {
+      lease.release();
+    }
+  }
+
+  async #process(job: Job<FrameJob>, frame: FrameJob, lease: ThreadLease): Promise<FrameOutcome> {
     const { repository, metrics } = this.#o;
     const camera = frame.cameraId;
     const claim = await repository.claim(frame.frameId, camera);
@@ -73,10 +88,13 @@ export class FrameProcessor {
     const fault = this.#o.injectFault?.(frame, attempt);
     let result: FrameResult;
     try {
-      const r = await this.#o.pool.run(
-        { kind: 'detect', image: claim.bytes, models: frame.models, ...(fault ? { fault } : {}) },
-        { bypassQueueLimit: true },
-      );
+      const task = {
+        kind: 'detect' as const,
+        image: claim.bytes,
+        models: frame.models,
+        ...(fault ? { fault } : {}),
+      };
+      const r = await lease.run(task);
       if (r.kind !== 'detect') throw new Error('unexpected task result');
       result = {
         frameId: frame.frameId,
