@@ -61,6 +61,8 @@ def parse_args(argv=None):
     ap.add_argument("--head-hidden", type=int, default=32)
     ap.add_argument("--export-only", action="store_true", help="only export --weights to --export")
     ap.add_argument("--weights", default="", help="checkpoint for --export-only")
+    ap.add_argument("--init", default="",
+                    help="start from this checkpoint's weights (EMA if present) instead of random: fine-tuning")
     return ap.parse_args(argv)
 
 
@@ -147,7 +149,12 @@ def main(argv=None):
     say(f"loaded train {len(train)} imgs / {train.n_boxes()} boxes, val {len(val)} imgs / {val.n_boxes()} boxes "
         f"in {time.time() - t0:.1f}s")
 
-    model = TinyDet(**model_cfg).to(memory_format=torch.channels_last)
+    model = TinyDet(**model_cfg)
+    if a.init:
+        ck0 = torch.load(a.init, map_location="cpu")
+        model.load_state_dict(ck0["ema"] if ck0.get("ema") is not None else ck0["model"])
+        say(f"initialised from {a.init} (epoch {ck0.get('epoch')}, fitness {ck0.get('fitness')})")
+    model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model: {n_params / 1e6:.3f}M params, {count_flops(model, a.imgsz):.3f} GFLOPs @ {a.imgsz}")
     crit = DetLoss(len(NAMES))

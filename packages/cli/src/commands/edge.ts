@@ -41,6 +41,17 @@ export function registerEdge(program: Command): void {
     .option('--body-limit <bytes>', 'largest request body', String(20 * 1024 * 1024))
     .option('--max-pixels <n>', 'images with more pixels are refused from their header', '40000000')
     .option('--outbox-max-len <n>', 'approximate cap of the outbox stream', '10000')
+    .option('--store-id <id>', 'the store this node belongs to (on every analytics event)', 'store-1')
+    .option('--timezone <tz>', "the store's IANA time zone (line counts restart at local midnight)", 'UTC')
+    .option(
+      '--orchestrator-url <url>',
+      'register with this orchestrator and run the cameras it assigns (default: none, every camera runs every model)',
+    )
+    .option('--advertise-url <url>', 'where cameras and other edges reach this node (default: the listen address)')
+    .option('--node-pool <name>', 'node pool label (default: the store id)')
+    .option('--zone <name>', 'zone label (rack, room)')
+    .option('--heartbeat-interval <ms>', 'heartbeat period to the orchestrator', '2000')
+    .option('--throughput-probe <ms>', 'start-up throughput measurement per model (0: skip)', '1000')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .addHelpText(
       'after',
@@ -84,6 +95,14 @@ export function registerEdge(program: Command): void {
           ...pick('bodyLimitBytes', 'bodyLimit', Number),
           ...pick('maxPixels', 'maxPixels', Number),
           ...pick('outboxMaxLen', 'outboxMaxLen', Number),
+          ...pick('storeId', 'storeId', String),
+          ...pick('timezone', 'timezone', String),
+          ...pick('orchestratorUrl', 'orchestratorUrl', String),
+          ...pick('advertiseUrl', 'advertiseUrl', String),
+          ...pick('nodePool', 'nodePool', String),
+          ...pick('zone', 'zone', String),
+          ...pick('heartbeatIntervalMs', 'heartbeatInterval', Number),
+          ...pick('throughputProbeMs', 'throughputProbe', Number),
           ...pick('logLevel', 'logLevel', (v) => v as EdgeConfigInput['logLevel']),
         });
       } catch (err) {
