@@ -225,7 +225,7 @@ export class ByteTracker {
         if (d.label !== t.label) return Number.POSITIVE_INFINITY;
         const o = iou(tb, grow(d.box, buffer));
         const app = t.appearance && d.appearance ? appearanceDistance(t.appearance, d.appearance) : undefined;
-        if (o >= minIou) return 1 - (fuseScore ? o * d.score : o) + (app ?? 0);
+        if (o >= minIou) return 1 - (fuseScore ? o * d.score : o) + c.appearanceWeight * (app ?? 0);
         // A lost person seen again where the boxes no longer overlap: near enough, dressed the same.
         // Priced above every overlapping pair, so it only takes what overlap cannot explain.
         if (t.state === 'lost' && app !== undefined && app < c.reidDistance) {

@@ -138,6 +138,12 @@ export const trackerConfigSchema = z.object({
    * @defaultValue 1.5
    */
   bufferPerSecond: z.number().min(0).max(10).default(1.5),
+  /**
+   * Weight of the colour distance in the association cost (added to 1 − IoU): two people swapping
+   * places behind a door frame keep their own tracks. A hard colour gate did worse (lighting varies
+   * across the frame). @defaultValue 3
+   */
+  appearanceWeight: z.number().min(0).max(100).default(3),
   /** Colour distance (`appearanceDistance`) under which a lost track is re-identified without overlap. @defaultValue 0.06 */
   reidDistance: z.number().min(0).max(1).default(0.06),
   /** Minimum IoU for the second, low-score association. @defaultValue 0.5 */
