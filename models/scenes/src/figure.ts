@@ -3,6 +3,7 @@
  * the silhouette that ground truth is computed from, so boxes and visible fractions are exact for
  * what ends up in the picture.
  */
+import { pointInPolygon } from '@storevision/contracts';
 import type { Pt } from './camera.ts';
 import type { Rng } from './rng.ts';
 
@@ -213,15 +214,8 @@ export class Figure {
   }
 }
 
-export function pointInPolygon(x: number, y: number, pts: readonly (readonly [number, number])[]): boolean {
-  let inside = false;
-  for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
-    const [xi, yi] = pts[i] as readonly [number, number];
-    const [xj, yj] = pts[j] as readonly [number, number];
-    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
-  }
-  return inside;
-}
+/** The ground truth's zones use the same test as the edge's analytics: one implementation, in contracts. */
+export { pointInPolygon };
 
 /** Builds a person's figure for one pose. */
 export function personFigure(a: Appearance, pose: Pose): Figure {
