@@ -1,0 +1,71 @@
+import {
+  loadConfig,
+  ORCH_ENV_VARS,
+  OrchestratorConfigError,
+  type OrchestratorConfigInput,
+  startOrchestrator,
+} from '@storevision/orchestrator';
+import type { Command } from 'commander';
+import { CliError } from '../errors.ts';
+
+/**
+ * `storevision orchestrator`: node and camera inventory, placement and failover (standalone
+ * backend: state in memory with a JSON snapshot under --data-dir). Runs until SIGINT/SIGTERM.
+ */
+export function registerOrchestrator(program: Command): void {
+  program
+    .command('orchestrator')
+    .description('run the orchestrator: node inventory, camera placement, failover (default port 8070)')
+    .option('--port <n>', 'HTTP port (0 picks a free one)', '8070')
+    .option('--host <addr>', 'interface to listen on', '0.0.0.0')
+    .option('--data-dir <dir>', 'the state snapshot (state.json) lives here', '.data/orchestrator')
+    .option('--heartbeat-timeout <ms>', 'a node silent this long is lost and its cameras move', '10000')
+    .option('--sweep-interval <ms>', 'how often lost nodes are looked for', '500')
+    .option('--headroom <x>', 'share of each node’s capacity and memory left free (0..0.9)', '0.2')
+    .option('--max-wait <s>', 'longest long-poll of an assignment', '60')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
+    .addHelpText(
+      'after',
+      `\nEvery option can also come from the environment: ${ORCH_ENV_VARS.join(', ')}.\n` +
+        'Options given here win over the environment.\n\nExample:\n' +
+        '  storevision orchestrator --port 8070 --heartbeat-timeout 10000\n' +
+        '  storevision edge --port 8081 --node-id s1-a --store-id s1 --orchestrator-url http://127.0.0.1:8070',
+    )
+    .action(async (o, cmd: Command) => {
+      const given = (name: string) => cmd.getOptionValueSource(name) === 'cli';
+      const pick = <K extends keyof OrchestratorConfigInput>(
+        key: K,
+        option: string,
+        env: string,
+        map: (v: string) => OrchestratorConfigInput[K],
+      ) => (given(option) || (!process.env[env] && o[option] !== undefined) ? { [key]: map(o[option]) } : {});
+      let config: ReturnType<typeof loadConfig>;
+      try {
+        config = loadConfig(process.env, {
+          ...pick('port', 'port', 'ORCH_PORT', Number),
+          ...pick('host', 'host', 'ORCH_HOST', String),
+          ...pick('dataDir', 'dataDir', 'ORCH_DATA_DIR', String),
+          ...pick('heartbeatTimeoutMs', 'heartbeatTimeout', 'ORCH_HEARTBEAT_TIMEOUT_MS', Number),
+          ...pick('sweepIntervalMs', 'sweepInterval', 'ORCH_SWEEP_INTERVAL_MS', Number),
+          ...pick('headroom', 'headroom', 'ORCH_HEADROOM', Number),
+          ...pick('maxWaitSeconds', 'maxWait', 'ORCH_MAX_WAIT_SECONDS', Number),
+          ...pick('logLevel', 'logLevel', 'ORCH_LOG_LEVEL', (v) => v as OrchestratorConfigInput['logLevel']),
+        });
+      } catch (err) {
+        if (err instanceof OrchestratorConfigError) throw new CliError('CLI_ERR_USAGE', err.message);
+        throw err;
+      }
+      const running = await startOrchestrator(config);
+      console.error(
+        `storevision orchestrator: listening on ${running.url} (standalone, state in ${config.dataDir}, heartbeat timeout ${config.heartbeatTimeoutMs} ms)`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          console.error(`storevision orchestrator: ${signal}, stopping`);
+          running.close().finally(resolve);
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+}

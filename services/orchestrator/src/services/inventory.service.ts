@@ -1,0 +1,178 @@
+import {
+  type CameraView,
+  cameraIdSchema,
+  cameraSpecSchema,
+  type ModelRequirements,
+  modelNameSchema,
+  modelRequirementsSchema,
+  type NodeView,
+  nodeIdSchema,
+  nodeReportSchema,
+  storeIdSchema,
+} from '@storevision/contracts';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { OrchError, type OrchErrorCode } from '../errors.ts';
+import type { NodeRecord, StateRepository } from '../repositories/state.repository.ts';
+import type { PlacementService } from './placement.service.ts';
+
+export interface InventoryServiceOptions {
+  repository: StateRepository;
+  placement: PlacementService;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Nodes (registration, heartbeats), cameras and model requirements; every change re-plans its store. */
+export class InventoryService {
+  readonly #o: InventoryServiceOptions;
+  readonly #now: () => number;
+
+  constructor(opts: InventoryServiceOptions) {
+    this.#o = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** `PUT /v1/nodes/{nodeId}`: registers, heartbeats, and re-plans when what the planner sees changed. */
+  putNode(nodeId: string, body: unknown): { node: NodeView; assignmentVersion: number; created: boolean } {
+    checkId(nodeIdSchema, nodeId, 'node id');
+    const report = parse(nodeReportSchema, body, 'ORCH_ERR_BAD_CAPABILITIES');
+    const repo = this.#o.repository;
+    const { store } = report.labels;
+    const pool = report.labels.nodePool ?? store;
+    for (const other of repo.nodes.values()) {
+      if (other.nodeId === nodeId) continue;
+      const otherPool = other.report.labels.nodePool ?? other.report.labels.store;
+      if (otherPool === pool && other.report.labels.store !== store)
+        throw new OrchError(
+          'ORCH_ERR_LABEL_CONFLICT',
+          `node pool ${pool} belongs to store ${other.report.labels.store} (node ${other.nodeId}), not ${store}`,
+        );
+    }
+    const now = this.#now();
+    const prev = repo.nodes.get(nodeId);
+    const rec: NodeRecord = {
+      nodeId,
+      report,
+      status: 'ready',
+      registeredAt: prev?.registeredAt ?? now,
+      lastHeartbeatAt: now,
+    };
+    repo.nodes.set(nodeId, rec);
+    const planned = (r: NodeRecord | undefined) =>
+      r && JSON.stringify([r.report.address, r.report.labels, r.report.capabilities]);
+    let reason: string | undefined;
+    if (!prev) reason = 'node_registered';
+    else if (prev.status === 'lost') reason = 'node_returned';
+    else if (planned(prev) !== planned(rec)) reason = 'node_changed';
+    if (reason) {
+      if (!prev || JSON.stringify(prev.report.capabilities) !== JSON.stringify(report.capabilities))
+        this.#o.placement.invalidateCalibration();
+      this.#o.logger.info({ nodeId, store, reason, address: report.address }, 'node reported');
+      const oldStore = prev?.report.labels.store;
+      if (oldStore && oldStore !== store) this.#o.placement.replan(oldStore, 'node_left');
+      this.#o.placement.replan(store, reason);
+      repo.changed();
+    }
+    return {
+      node: this.view(rec),
+      assignmentVersion: repo.assignments.get(nodeId)?.version ?? 0,
+      created: !prev,
+    };
+  }
+
+  listNodes(filter: { store?: string } = {}): NodeView[] {
+    return [...this.#o.repository.nodes.values()]
+      .filter((n) => !filter.store || n.report.labels.store === filter.store)
+      .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1))
+      .map((n) => this.view(n));
+  }
+
+  view(n: NodeRecord): NodeView {
+    return {
+      nodeId: n.nodeId,
+      ...n.report,
+      status: n.status,
+      registeredAt: n.registeredAt,
+      lastHeartbeatAt: n.lastHeartbeatAt,
+      plannedUtilization: this.#o.placement.utilization(n.nodeId),
+    };
+  }
+
+  /** A store exists once one of its nodes registered (the inventory learns stores from node labels). */
+  knownStore(storeId: string): boolean {
+    for (const n of this.#o.repository.nodes.values()) if (n.report.labels.store === storeId) return true;
+    return false;
+  }
+
+  putCamera(storeId: string, cameraId: string, body: unknown): { camera: CameraView; created: boolean } {
+    checkId(storeIdSchema, storeId, 'store id');
+    checkId(cameraIdSchema, cameraId, 'camera id');
+    if (!this.knownStore(storeId)) throw new OrchError('ORCH_ERR_UNKNOWN_STORE', `store ${storeId}`);
+    if (body && typeof body === 'object' && 'pipelines' in body) {
+      const p = (body as { pipelines: unknown }).pipelines;
+      if (Array.isArray(p) && p.length === 0)
+        throw new OrchError('ORCH_ERR_NO_PIPELINES', `camera ${cameraId} has an empty pipelines list`);
+    } else if (body && typeof body === 'object')
+      throw new OrchError('ORCH_ERR_NO_PIPELINES', `camera ${cameraId} has no pipelines`);
+    const spec = parse(cameraSpecSchema, body, 'ORCH_ERR_BAD_CAMERA');
+    const repo = this.#o.repository;
+    const cams = repo.camerasOf(storeId, true);
+    const created = !cams.has(cameraId);
+    const camera = { storeId, cameraId, spec, updatedAt: this.#now() };
+    cams.set(cameraId, camera);
+    this.#o.placement.replan(storeId, created ? 'camera_added' : 'camera_changed');
+    return { camera, created };
+  }
+
+  listCameras(storeId: string): CameraView[] {
+    checkId(storeIdSchema, storeId, 'store id');
+    if (!this.knownStore(storeId) && !this.#o.repository.cameras.has(storeId))
+      throw new OrchError('ORCH_ERR_UNKNOWN_STORE', `store ${storeId}`);
+    return [...this.#o.repository.camerasOf(storeId).values()].sort((a, b) =>
+      a.cameraId < b.cameraId ? -1 : 1,
+    );
+  }
+
+  deleteCamera(storeId: string, cameraId: string): void {
+    checkId(storeIdSchema, storeId, 'store id');
+    checkId(cameraIdSchema, cameraId, 'camera id');
+    const cams = this.#o.repository.camerasOf(storeId);
+    if (!cams.delete(cameraId))
+      throw new OrchError('ORCH_ERR_CAMERA_NOT_FOUND', `camera ${cameraId} of store ${storeId}`);
+    this.#o.placement.replan(storeId, 'camera_removed');
+  }
+
+  /** `PUT /v1/models/{model}/requirements`: re-plans every store that runs the model. */
+  putRequirements(model: string, body: unknown): ModelRequirements {
+    checkId(modelNameSchema, model, 'model name');
+    const req = parse(modelRequirementsSchema, body, 'ORCH_ERR_BAD_REQUIREMENTS');
+    const repo = this.#o.repository;
+    repo.requirements.set(model, req);
+    this.#o.placement.invalidateCalibration();
+    for (const [storeId, cams] of repo.cameras)
+      if ([...cams.values()].some((c) => c.spec.pipelines.some((p) => p.model === model)))
+        this.#o.placement.replan(storeId, 'requirements_changed');
+    repo.changed();
+    return req;
+  }
+
+  getRequirements(model: string): ModelRequirements {
+    checkId(modelNameSchema, model, 'model name');
+    return this.#o.placement.requirements(model);
+  }
+}
+
+function checkId(schema: z.ZodType, value: string, what: string): void {
+  if (!schema.safeParse(value).success)
+    throw new OrchError('ORCH_ERR_BAD_ID', `bad ${what} "${value.slice(0, 80)}"`);
+}
+
+function parse<T extends z.ZodType>(schema: T, body: unknown, code: OrchErrorCode): z.infer<T> {
+  const r = schema.safeParse(body ?? {});
+  if (r.success) return r.data;
+  const detail = r.error.issues
+    .map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`)
+    .join('; ');
+  throw new OrchError(code, detail);
+}
