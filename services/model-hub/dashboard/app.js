@@ -1,0 +1,535 @@
+/**
+ * The managers' dashboard: plain ES modules, ECharts from the hub (window.echarts), data from the
+ * hub API with the viewer's token. Views: all stores, one store, fleet, models. Live: the page
+ * listens to `/v1/live` (SSE) and refreshes the view after new events (at most once a second).
+ */
+import { clearToken, get, saveToken, token, Unauthorized } from './api.js';
+import { formatNumber, formatTime, getLang, initialLang, setLang, t } from './i18n.js';
+
+const view = document.getElementById('view');
+const liveBadge = document.getElementById('live');
+const langButton = document.getElementById('lang');
+const logoutButton = document.getElementById('logout');
+let charts = [];
+let live;
+let refreshTimer;
+let rendering = Promise.resolve();
+const sort = { key: 'storeId', dir: 1 };
+const HOUR = 3_600_000;
+
+/** A DOM element; children are nodes or text (never parsed as HTML: store names are data). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat())
+    if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+function chart(el, option) {
+  const c = window.echarts.init(el, null, { renderer: 'canvas' });
+  c.setOption({ animation: false, ...option });
+  charts.push(c);
+  return c;
+}
+
+const card = (label, value, testid) =>
+  h(
+    'div',
+    { class: 'card' },
+    h('div', { class: 'num', 'data-testid': testid }, value),
+    h('div', { class: 'label' }, label),
+  );
+
+const hhmm = (iso, tz) => formatTime(iso, tz, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const day = (iso, tz) => formatTime(iso, tz, { month: 'short', day: 'numeric' });
+
+// Views ---------------------------------------------------------------------------------------------
+
+function renderLogin(failed = false) {
+  logoutButton.hidden = true;
+  const input = h('input', {
+    type: 'password',
+    name: 'token',
+    autocomplete: 'off',
+    placeholder: 'svh_…',
+    'data-testid': 'token',
+  });
+  const form = h(
+    'form',
+    {
+      class: 'login card',
+      onsubmit: (e) => {
+        e.preventDefault();
+        saveToken(input.value.trim());
+        route();
+      },
+    },
+    h('h1', {}, t('login.title')),
+    h('p', { class: 'muted' }, t('login.hint')),
+    failed ? h('p', { class: 'error', 'data-testid': 'login-error' }, t('login.bad')) : null,
+    input,
+    h('button', { type: 'submit', 'data-testid': 'login-submit' }, t('login.submit')),
+  );
+  view.replaceChildren(form);
+  input.focus();
+}
+
+async function renderStores() {
+  const now = Date.now();
+  const [{ stores }, spark, week] = await Promise.all([
+    get('/v1/stores'),
+    get('/v1/metrics/compare', {
+      metric: 'footfall_in',
+      bucket: '1h',
+      from: new Date(Math.floor(now / HOUR) * HOUR - 23 * HOUR).toISOString(),
+      to: new Date(now).toISOString(),
+    }),
+    get('/v1/metrics/compare', { metric: 'footfall_in', bucket: '1d' }),
+  ]);
+  const sparkOf = new Map(spark.stores.map((s) => [s.storeId, s.points]));
+  const key = (s) =>
+    ({
+      storeId: s.name,
+      status: s.nodes.up,
+      last: s.lastEventTime ?? '',
+      in: s.today.footfallIn,
+      out: s.today.footfallOut,
+      alerts: s.today.alerts,
+    })[sort.key];
+  const rows = [...stores].sort((a, b) => (key(a) > key(b) ? sort.dir : key(a) < key(b) ? -sort.dir : 0));
+  const th = (k, label) =>
+    h(
+      'th',
+      {
+        'data-sort': k,
+        onclick: () => {
+          sort.dir = sort.key === k ? -sort.dir : 1;
+          sort.key = k;
+          route();
+        },
+      },
+      label,
+    );
+  const sparkCells = [];
+  const table = h(
+    'table',
+    { 'data-testid': 'stores' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        th('storeId', t('col.store')),
+        th('status', t('col.status')),
+        th('last', t('col.last')),
+        th('in', t('col.in')),
+        th('out', t('col.out')),
+        th('alerts', t('col.alerts')),
+        h('th', {}, t('col.trend')),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      rows.map((s) => {
+        const sparkCell = h('div', { class: 'spark' });
+        sparkCells.push([sparkCell, sparkOf.get(s.storeId) ?? []]);
+        return h(
+          'tr',
+          { 'data-store': s.storeId },
+          h('td', {}, h('a', { href: `#/store/${encodeURIComponent(s.storeId)}` }, s.name)),
+          h(
+            'td',
+            {},
+            h('span', { class: s.nodes.up > 0 ? 'dot up' : 'dot' }),
+            `${s.nodes.up} / ${s.nodes.total}`,
+          ),
+          h('td', {}, formatTime(s.lastEventTime, s.timezone)),
+          h('td', { class: 'num', 'data-testid': 'today-in' }, formatNumber(s.today.footfallIn)),
+          h('td', { class: 'num' }, formatNumber(s.today.footfallOut)),
+          h('td', { class: 'num' }, formatNumber(s.today.alerts)),
+          h('td', {}, sparkCell),
+        );
+      }),
+    ),
+  );
+  const compareEl = h('div', { class: 'chart' });
+  view.replaceChildren(
+    h('h1', {}, t('stores.title')),
+    stores.length === 0 ? h('p', { class: 'muted' }, t('stores.none')) : table,
+    h('div', { class: 'card', style: 'margin-top: 1rem' }, h('h2', {}, t('stores.compare')), compareEl),
+  );
+  for (const [el, points] of sparkCells)
+    chart(el, {
+      grid: { left: 0, right: 0, top: 2, bottom: 2 },
+      xAxis: { type: 'category', show: false, data: points.map((p) => p.t) },
+      yAxis: { type: 'value', show: false },
+      series: [
+        { type: 'line', data: points.map((p) => p.value), symbol: 'none', areaStyle: { opacity: 0.2 } },
+      ],
+    });
+  const byName = new Map(stores.map((s) => [s.storeId, s]));
+  chart(compareEl, {
+    tooltip: { trigger: 'axis' },
+    legend: { top: 0 },
+    grid: { left: 40, right: 10, top: 30, bottom: 30 },
+    xAxis: {
+      type: 'category',
+      data: (week.stores[0]?.points ?? []).map((p) => day(p.t, byName.get(week.stores[0].storeId)?.timezone)),
+    },
+    yAxis: { type: 'value' },
+    series: week.stores.map((s) => ({
+      type: 'bar',
+      name: byName.get(s.storeId)?.name ?? s.storeId,
+      data: s.points.map((p) => p.value),
+    })),
+  });
+}
+
+async function renderStore(storeId) {
+  const { stores } = await get('/v1/stores');
+  const store = stores.find((s) => s.storeId === storeId);
+  if (!store) throw new Error(`no store ${storeId}`);
+  const tz = store.timezone;
+  const m = (metric, bucket, extra = {}) =>
+    get(`/v1/stores/${encodeURIComponent(storeId)}/metrics`, { metric, bucket, ...extra });
+  const footIn = await m('footfall_in', '1h');
+  const span = Date.parse(footIn.to) - Date.parse(footIn.from);
+  const weekAgo = Date.parse(footIn.from) - 7 * 86_400_000;
+  const [lastWeek, footOut, occupancy, dwell, queueLength, queueWait, alerts] = await Promise.all([
+    m('footfall_in', '1h', {
+      from: new Date(weekAgo).toISOString(),
+      to: new Date(weekAgo + span).toISOString(),
+    }),
+    m('footfall_out', '1h'),
+    m('occupancy', '5m'),
+    m('dwell', '1d'),
+    m('queue_length', '5m'),
+    m('queue_wait', '5m'),
+    m('alerts', '1h'),
+  ]);
+  const occupancyNow = [...occupancy.points].reverse().find((p) => p.value !== null)?.value ?? null;
+  const el = () => h('div', { class: 'chart' });
+  const [fEl, oEl, dEl, qEl, aEl] = [el(), el(), el(), el(), el()];
+  const panel = (title, chartEl) => h('div', { class: 'card' }, h('h2', {}, title), chartEl);
+  view.replaceChildren(
+    h('h1', { 'data-testid': 'store-name' }, store.name),
+    h(
+      'p',
+      { class: 'muted' },
+      `${t('timezone')}: ${tz} · ${t('col.status')}: ${store.nodes.up} / ${store.nodes.total}`,
+    ),
+    h(
+      'div',
+      { class: 'cards' },
+      card(t('store.footfallIn'), formatNumber(footIn.total.value), 'footfall-in'),
+      card(t('store.footfallOut'), formatNumber(footOut.total.value), 'footfall-out'),
+      card(t('store.occupancyNow'), formatNumber(occupancyNow), 'occupancy-now'),
+      card(t('store.alertsToday'), formatNumber(alerts.total.value), 'alerts-today'),
+    ),
+    h(
+      'div',
+      { class: 'grid' },
+      panel(t('store.footfallHourly'), fEl),
+      panel(t('store.occupancy'), oEl),
+      panel(t('store.dwell'), dEl),
+      panel(t('store.queue'), qEl),
+      panel(t('store.alerts'), aEl),
+    ),
+  );
+  const axis = (points, fmt = hhmm) => ({ type: 'category', data: points.map((p) => fmt(p.t, tz)) });
+  const base = {
+    tooltip: { trigger: 'axis' },
+    legend: { top: 0 },
+    grid: { left: 40, right: 40, top: 30, bottom: 30 },
+  };
+  chart(fEl, {
+    ...base,
+    xAxis: axis(footIn.points),
+    yAxis: { type: 'value', minInterval: 1 },
+    series: [
+      { type: 'bar', name: t('store.today'), data: footIn.points.map((p) => p.value) },
+      {
+        type: 'line',
+        name: t('store.lastWeek'),
+        data: lastWeek.points.map((p) => p.value),
+        lineStyle: { type: 'dashed' },
+      },
+    ],
+  });
+  chart(oEl, {
+    ...base,
+    xAxis: axis(occupancy.points),
+    yAxis: { type: 'value', minInterval: 1 },
+    series: Object.entries(occupancy.byKey).map(([zone, points]) => ({
+      type: 'line',
+      name: zone,
+      data: points.map((p) => p.value),
+      connectNulls: true,
+      symbolSize: 5,
+      showAllSymbol: true,
+    })),
+  });
+  const zones = Object.keys(dwell.byKey);
+  const dwellOf = (k) => zones.map((z) => dwell.byKey[z][0]?.[k] ?? null);
+  chart(dEl, {
+    ...base,
+    xAxis: { type: 'category', data: zones },
+    yAxis: { type: 'value' },
+    series: [
+      { type: 'bar', name: t('store.mean'), data: dwellOf('value') },
+      { type: 'bar', name: 'p50', data: dwellOf('p50') },
+      { type: 'bar', name: 'p90', data: dwellOf('p90') },
+    ],
+  });
+  chart(qEl, {
+    ...base,
+    xAxis: axis(queueLength.points),
+    yAxis: [{ type: 'value', minInterval: 1 }, { type: 'value' }],
+    series: [
+      {
+        type: 'line',
+        name: t('store.queueLength'),
+        data: queueLength.points.map((p) => p.value),
+        connectNulls: true,
+        symbolSize: 5,
+        showAllSymbol: true,
+      },
+      {
+        type: 'line',
+        name: t('store.queueWait'),
+        yAxisIndex: 1,
+        data: queueWait.points.map((p) => p.value),
+        connectNulls: true,
+        symbolSize: 5,
+        showAllSymbol: true,
+      },
+    ],
+  });
+  chart(aEl, {
+    ...base,
+    xAxis: axis(alerts.points),
+    yAxis: { type: 'value', minInterval: 1 },
+    series: Object.entries(alerts.byKey).map(([zone, points]) => ({
+      type: 'bar',
+      stack: 'alerts',
+      name: zone,
+      data: points.map((p) => p.value),
+    })),
+  });
+}
+
+async function renderFleet() {
+  // Node health (models, versions) comes from the registry's node reports when there are any.
+  const [{ stores }, reports] = await Promise.all([
+    get('/v1/stores'),
+    get('/v1/nodes').catch(() => ({ nodes: [] })),
+  ]);
+  const health = new Map(reports.nodes.map((n) => [n.nodeId, n]));
+  const models = (n) =>
+    (health.get(n.nodeId)?.health?.models ?? [])
+      .map(
+        (m) =>
+          `${m.name}@${m.version} (${m.state}${m.errorRate ? `, ${formatNumber(m.errorRate * 100, 1)}% err` : ''})`,
+      )
+      .join(', ');
+  const labels = (n) =>
+    Object.entries(health.get(n.nodeId)?.labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+  view.replaceChildren(
+    h('h1', {}, t('fleet.title')),
+    h(
+      'table',
+      { 'data-testid': 'fleet' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...[
+            'col.store',
+            'fleet.node',
+            'col.status',
+            'fleet.seen',
+            'fleet.backlog',
+            'fleet.labels',
+            'nav.models',
+          ].map((k) => h('th', {}, t(k))),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        stores.flatMap((s) =>
+          s.nodes.items.map((n) =>
+            h(
+              'tr',
+              { 'data-node': n.nodeId },
+              h('td', {}, s.name),
+              h('td', {}, n.nodeId),
+              h('td', {}, h('span', { class: n.up ? 'dot up' : 'dot' })),
+              h('td', {}, formatTime(n.lastSeenAt, s.timezone)),
+              h('td', { class: 'num' }, formatNumber(n.backlog)),
+              h('td', {}, labels(n)),
+              h('td', {}, models(n)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function renderModels() {
+  const [{ models }, { rollouts }] = await Promise.all([
+    get('/v1/models'),
+    get('/v1/rollouts').catch(() => ({ rollouts: [] })),
+  ]);
+  view.replaceChildren(
+    h('h1', {}, t('models.title')),
+    h(
+      'table',
+      { 'data-testid': 'models' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['models.name', 'models.latest', 'models.versions', 'models.aliases'].map((k) =>
+            h('th', {}, t(k)),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        models.map((m) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, m.name),
+            h('td', {}, m.latestVersion),
+            h('td', { class: 'num' }, m.versions),
+            h(
+              'td',
+              {},
+              Object.entries(m.aliases)
+                .map(([a, v]) => `${a} → ${v}`)
+                .join(', '),
+            ),
+          ),
+        ),
+      ),
+    ),
+    h('h2', { style: 'margin-top: 1.5rem' }, t('models.rollouts')),
+    h(
+      'table',
+      { 'data-testid': 'rollouts' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['models.name', 'models.version', 'models.state', 'models.wave', 'models.stores'].map((k) =>
+            h('th', {}, t(k)),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        rollouts.map((r) =>
+          h(
+            'tr',
+            {},
+            h('td', {}, r.model),
+            h('td', {}, r.version),
+            h('td', {}, r.state),
+            h('td', { class: 'num' }, `${r.currentWave + 1} / ${r.waves.length}`),
+            h('td', {}, r.stores.map((s) => `${s.storeId}: ${s.state}`).join(', ')),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+// Routing, live updates, language ----------------------------------------------------------------
+
+async function draw() {
+  for (const c of charts) c.dispose();
+  charts = [];
+  if (!token()) {
+    live?.close();
+    live = undefined;
+    liveBadge.dataset.state = 'off';
+    return renderLogin();
+  }
+  logoutButton.hidden = false;
+  const path = location.hash.replace(/^#/, '') || '/';
+  try {
+    if (path.startsWith('/store/')) await renderStore(decodeURIComponent(path.slice('/store/'.length)));
+    else if (path === '/fleet') await renderFleet();
+    else if (path === '/models') await renderModels();
+    else await renderStores();
+    connectLive();
+  } catch (err) {
+    if (err instanceof Unauthorized) {
+      clearToken();
+      return renderLogin(true);
+    }
+    view.replaceChildren(h('p', { class: 'error' }, String(err.message ?? err)));
+  }
+}
+
+/** Renders the current view; calls never overlap (a live refresh waits for the one running). */
+function route() {
+  rendering = rendering.then(draw, draw);
+  return rendering;
+}
+
+function connectLive() {
+  if (live) return;
+  live = new EventSource('/v1/live');
+  live.onopen = () => {
+    liveBadge.dataset.state = 'on';
+  };
+  live.onerror = () => {
+    liveBadge.dataset.state = 'off';
+  };
+  live.addEventListener('ingest', () => {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(route, 1000);
+  });
+}
+
+function applyLang(l) {
+  setLang(l);
+  langButton.textContent = l === 'zh' ? 'English' : '中文';
+  liveBadge.textContent = t('live');
+}
+
+langButton.addEventListener('click', () => {
+  applyLang(getLang() === 'zh' ? 'en' : 'zh');
+  route();
+});
+logoutButton.addEventListener('click', () => {
+  clearToken();
+  route();
+});
+window.addEventListener('hashchange', route);
+window.addEventListener('resize', () => {
+  for (const c of charts) c.resize();
+});
+applyLang(initialLang());
+route();

@@ -1,0 +1,115 @@
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import type { FastifyPluginAsync } from 'fastify';
+import { HubError } from '../errors.ts';
+import type { EventIngestService } from '../services/event-ingest.service.ts';
+import { bearer, errors } from './schemas.ts';
+
+/** Events from edges in (`POST /v1/events/batch`), and live notices out to dashboards (SSE). */
+export const eventsController: FastifyPluginAsync<{
+  ingest: EventIngestService;
+  maxBatchBytes: number;
+}> = async (app, { ingest, maxBatchBytes }) => {
+  app.post(
+    '/v1/events/batch',
+    {
+      config: { role: 'node' },
+      bodyLimit: maxBatchBytes,
+      // Edges send gzip (a batch of 500 events is ~200 KB of JSON, ~15 KB gzipped). The limit
+      // applies to the decompressed bytes, so a small zip bomb is refused too.
+      preParsing: async (req, _reply, payload) => {
+        const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+        if (enc === 'identity') return payload;
+        if (enc !== 'gzip')
+          throw new HubError('HUB_ERR_UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} (send gzip or none)`);
+        const gunzip = createGunzip() as ReturnType<typeof createGunzip> & { receivedEncodedLength: number };
+        gunzip.receivedEncodedLength = 0;
+        payload.on('data', (c: Buffer) => {
+          gunzip.receivedEncodedLength += c.length;
+        });
+        payload.on('error', (err) => gunzip.destroy(err));
+        (payload as Readable).pipe(gunzip);
+        return gunzip;
+      },
+      schema: {
+        summary: 'Upload store events (from edges): idempotent on event ids',
+        description:
+          'Body `{schemaVersion: 1, nodeId, storeId, backlog?, timezone?, events: [...]}` (JSON, optionally ' +
+          '`content-encoding: gzip`). Each event is checked on its own: unreadable ones are listed in ' +
+          '`rejected` by position; events stored before (same id) count as `duplicates` and change nothing. ' +
+          'An empty `events` is a heartbeat. When this answers 200, the accepted events and their rollups are stored.',
+        tags: ['events'],
+        consumes: ['application/json'],
+        security: bearer,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              accepted: { type: 'integer' },
+              duplicates: { type: 'integer' },
+              rejected: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    index: { type: 'integer' },
+                    id: { type: ['string', 'null'] },
+                    message: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(400, 401, 403, 413, 415, 503),
+        },
+      },
+    },
+    async (req) => ingest.ingest(req.body),
+  );
+
+  // Open live streams, ended when the hub closes (server.close would wait for them forever).
+  const open = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of open) res.end();
+    open.clear();
+  });
+
+  app.get<{ Querystring: { store?: string } }>(
+    '/v1/live',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Server-sent events: `ingest` after each batch of a store (dashboards refresh on it)',
+        tags: ['events'],
+        querystring: { type: 'object', properties: { store: { type: 'string' } } },
+        security: bearer,
+      },
+    },
+    (req, reply) => {
+      const store = req.query.store;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write('retry: 3000\n\n');
+      const off = ingest.subscribe((n) => {
+        if (store && n.storeId !== store) return;
+        res.write(`event: ingest\ndata: ${JSON.stringify(n)}\n\n`);
+      });
+      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      open.add(res);
+      const done = () => {
+        off();
+        clearInterval(keepAlive);
+        open.delete(res);
+      };
+      req.raw.once('close', done);
+      res.once('close', done);
+    },
+  );
+};

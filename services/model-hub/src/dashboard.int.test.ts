@@ -1,0 +1,196 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localDayStart } from './services/rollup.ts';
+import { startTestHub, TEST_ADMIN_TOKEN, type TestHub, testDatabases } from './testing/hub-fixture.ts';
+import { eventBatch, eventFactory } from './testing/store-events.ts';
+
+/**
+ * The dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core; no
+ * browser is downloaded): a hub seeded with a store's events of today and of the same day last
+ * week, a viewer signing in with a token, the numbers on screen, a live update over SSE, and both
+ * languages. Screenshots go to test-results/ (git-ignored) as artefacts.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTEFACTS = fileURLToPath(new URL('../../../test-results/', import.meta.url));
+const databases = testDatabases();
+
+let t: TestHub;
+let url: string;
+let viewerToken: string;
+let browser: Browser;
+const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+const STORE = 'sh-jingan';
+
+async function upload(events: unknown[], storeId = STORE) {
+  const res = await t.hub.app.inject({
+    method: 'POST',
+    url: '/v1/events/batch',
+    headers: admin,
+    payload: eventBatch(storeId, events),
+  });
+  if (res.statusCode !== 200 || res.json().accepted !== events.length) throw new Error(res.body);
+}
+
+beforeAll(async () => {
+  t = await startTestHub((dir) => databases.url('sqlite', dir));
+  await t.hub.app.listen({ port: 0, host: '127.0.0.1' });
+  url = `http://127.0.0.1:${(t.hub.app.server.address() as { port: number }).port}`;
+  viewerToken = await t.token('viewer');
+  for (const [id, name] of [
+    [STORE, 'Hema Jing’an'],
+    ['bj-chaoyang', 'Hema Chaoyang'],
+  ])
+    await t.hub.app.inject({
+      method: 'PUT',
+      url: `/v1/stores/${id}`,
+      headers: admin,
+      payload: { name, timezone: 'Asia/Shanghai' },
+    });
+  // Events of today (store-local) and of the same day last week.
+  const now = Date.now();
+  const base = Math.max(localDayStart(now, 'Asia/Shanghai'), now - 10 * 60_000);
+  const at = (s: number) => new Date(base + s * 1000).toISOString();
+  const ev = eventFactory({ storeId: STORE, cameraId: 'door' });
+  const shelf = eventFactory({ storeId: STORE, cameraId: 'aisle' });
+  await upload([
+    ...Array.from({ length: 7 }, (_, i) => ev.crossing(at(i), 'entrance', 'in', i + 1)),
+    ...Array.from({ length: 3 }, (_, i) => ev.crossing(at(10 + i), 'entrance', 'out', i + 1)),
+    shelf.occupancy(at(20), 'fresh', 3),
+    shelf.occupancy(at(21), 'dairy', 2),
+    shelf.exit(at(30), 'fresh', 45),
+    shelf.exit(at(31), 'dairy', 80),
+    shelf.queue(at(40), 'checkout', 4, 90),
+    shelf.alert(at(50), 'fresh', 'raised'),
+    ...Array.from({ length: 4 }, (_, i) =>
+      ev.crossing(new Date(base - 7 * 86_400_000 + i * 1000).toISOString(), 'entrance', 'in', 50 + i),
+    ),
+  ]);
+  await upload([eventFactory({ storeId: 'bj-chaoyang' }).crossing(at(5), 'door', 'in')], 'bj-chaoyang');
+  await mkdir(ARTEFACTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await t?.dispose();
+  await databases.stop();
+});
+
+async function signIn(page: Page) {
+  await page.goto(url);
+  await page.getByTestId('token').fill(viewerToken);
+  await page.getByTestId('login-submit').click();
+}
+
+describe('dashboard in headless Chromium', () => {
+  it('signs in with a token, shows every store with today’s numbers, and a store’s charts', async () => {
+    const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const t0 = Date.now();
+    await signIn(page);
+    const row = page.locator(`tr[data-store="${STORE}"]`);
+    await expect.poll(() => row.getByTestId('today-in').textContent()).toBe('7');
+    const firstView = Date.now() - t0;
+    await expect
+      .poll(() => page.locator('tr[data-store="bj-chaoyang"] [data-testid="today-in"]').textContent())
+      .toBe('1');
+    expect(await row.textContent()).toContain('Hema Jing’an');
+    expect(await page.locator('h1').textContent()).toBe('All stores');
+    await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-stores-en.png'), fullPage: true });
+
+    await row.getByRole('link').click();
+    await expect.poll(() => page.getByTestId('footfall-in').textContent()).toBe('7');
+    expect(await page.getByTestId('store-name').textContent()).toBe('Hema Jing’an');
+    expect(await page.getByTestId('footfall-out').textContent()).toBe('3');
+    expect(await page.getByTestId('occupancy-now').textContent()).toBe('5');
+    expect(await page.getByTestId('alerts-today').textContent()).toBe('1');
+    // Five ECharts charts drew on canvas.
+    expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(5);
+    await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-store-en.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    // The first view: from navigation to the numbers on screen, sign-in included.
+    expect(firstView).toBeLessThan(5000);
+    // Fleet and models views render (nodes from the events' heartbeats; the registry is empty).
+    await page.goto(`${url}/#/fleet`);
+    // The seeding uploads both stores' events as node-1: one row per store.
+    await expect.poll(() => page.locator('[data-testid="fleet"] tr[data-node="node-1"]').count()).toBe(2);
+    await page.goto(`${url}/#/models`);
+    await expect.poll(() => page.getByTestId('rollouts').count()).toBe(1);
+    expect(errors).toEqual([]);
+    await writeFile(
+      path.join(ARTEFACTS, 'dashboard-timing.json'),
+      `${JSON.stringify({ firstViewMs: firstView, note: 'cold cache, sign-in included' })}\n`,
+    );
+    await context.close();
+  });
+
+  it('updates live over SSE when new events arrive, without reloading', async () => {
+    const context = await browser.newContext({ locale: 'en-GB' });
+    const page = await context.newPage();
+    await signIn(page);
+    await page.goto(`${url}/#/store/${STORE}`);
+    await expect.poll(() => page.getByTestId('footfall-in').textContent()).toBe('7');
+    await expect.poll(() => page.locator('#live').getAttribute('data-state')).toBe('on');
+    const marker = await page.evaluate(() => {
+      (globalThis as unknown as { marker: number }).marker = 42;
+      return 42;
+    });
+    await upload([
+      eventFactory({ storeId: STORE, cameraId: 'door-2' }).crossing(
+        new Date().toISOString(),
+        'entrance',
+        'in',
+      ),
+    ]);
+    await expect.poll(() => page.getByTestId('footfall-in').textContent(), { timeout: 10_000 }).toBe('8');
+    // Same document: not a reload.
+    expect(await page.evaluate(() => (globalThis as unknown as { marker: number }).marker)).toBe(marker);
+    await context.close();
+  });
+
+  it('speaks Simplified Chinese from the browser’s language and switches back to English', async () => {
+    const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signIn(page);
+    await expect.poll(() => page.locator('h1').textContent()).toBe('全部门店');
+    await page.goto(`${url}/#/store/${STORE}`);
+    await expect
+      .poll(() => page.locator('.card h2').first().textContent())
+      .toBe('每小时客流：今天与上周同日');
+    expect(await page.locator('nav a').first().textContent()).toBe('门店');
+    await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-store-zh.png'), fullPage: true });
+    await page.locator('#lang').click();
+    await expect
+      .poll(() => page.locator('.card h2').first().textContent())
+      .toBe('Footfall by hour: today vs same day last week');
+    expect(await page.locator('nav a').first().textContent()).toBe('Stores');
+    // The choice sticks.
+    await page.reload();
+    await expect.poll(() => page.locator('nav a').first().textContent()).toBe('Stores');
+    await context.close();
+  });
+
+  it('refuses a wrong token and shows no data', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.getByTestId('token').fill('svh_not-a-real-token');
+    await page.getByTestId('login-submit').click();
+    await expect.poll(() => page.getByTestId('login-error').isVisible()).toBe(true);
+    expect(await page.locator('table').count()).toBe(0);
+    await context.close();
+  });
+});

@@ -1,0 +1,296 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { HubDatabase } from '../db/schema.ts';
+import { HISTOGRAM_BINS, type RollupRow, type RollupSize } from '../services/rollup.ts';
+
+/** A validated event, ready to store. */
+export interface EventRecord {
+  id: string;
+  storeId: string;
+  cameraId: string;
+  nodeId: string;
+  type: string;
+  /** Capture time, ISO UTC (normalised). */
+  time: string;
+  body: string;
+}
+
+export interface IngestBatch {
+  storeId: string;
+  nodeId: string;
+  /** For a store the hub has not seen: its time zone. */
+  timezone: string;
+  backlog: number | null;
+  receivedAt: string;
+  events: EventRecord[];
+  /** The rollup rows the newly stored events add, given the store's time zone. */
+  deltas(inserted: EventRecord[], timezone: string): RollupRow[];
+}
+
+export interface StoredRollup {
+  storeId: string;
+  cameraId: string;
+  subject: string;
+  start: string;
+  n: number;
+  sum: number;
+  max: number;
+  h: number[];
+}
+
+type HistColumn = `h${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11}`;
+const HIST_COLUMNS = Array.from({ length: HISTOGRAM_BINS }, (_, i) => `h${i}` as HistColumn);
+/** Rows per upsert statement: 18 parameters each, under SQLite's 32 766. */
+const UPSERT_CHUNK = 500;
+/** Events per insert statement: 8 parameters each. */
+const INSERT_CHUNK = 1000;
+
+/**
+ * Store events and their rollups in the metadata database; the only place that writes SQL for
+ * them. The same statements run on SQLite and PostgreSQL: `ON CONFLICT DO NOTHING RETURNING` for
+ * idempotent inserts, `ON CONFLICT DO UPDATE` with `excluded.*` for additive upserts.
+ */
+export class EventRepository {
+  constructor(private readonly db: Kysely<HubDatabase>) {}
+
+  /**
+   * One batch, in one transaction: the store (created on first sight) and node status, the events
+   * not stored before (by id), and their rollups. Resolves the events that were new.
+   */
+  async ingest(batch: IngestBatch): Promise<EventRecord[]> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('stores')
+        .values({
+          id: batch.storeId,
+          name: batch.storeId,
+          timezone: batch.timezone,
+          created_at: batch.receivedAt,
+          updated_at: batch.receivedAt,
+          last_event_time: null,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      await trx
+        .insertInto('store_nodes')
+        .values({
+          store_id: batch.storeId,
+          node_id: batch.nodeId,
+          last_seen_at: batch.receivedAt,
+          backlog: batch.backlog,
+        })
+        .onConflict((oc) =>
+          oc.columns(['store_id', 'node_id']).doUpdateSet({
+            last_seen_at: batch.receivedAt,
+            backlog: batch.backlog,
+          }),
+        )
+        .execute();
+      if (batch.events.length === 0) return [];
+
+      const insertedIds = new Set<string>();
+      for (let i = 0; i < batch.events.length; i += INSERT_CHUNK) {
+        const rows = await trx
+          .insertInto('store_events')
+          .values(
+            batch.events.slice(i, i + INSERT_CHUNK).map((e) => ({
+              id: e.id,
+              store_id: e.storeId,
+              camera_id: e.cameraId,
+              node_id: e.nodeId,
+              type: e.type,
+              time: e.time,
+              received_at: batch.receivedAt,
+              body: e.body,
+            })),
+          )
+          .onConflict((oc) => oc.column('id').doNothing())
+          .returning('id')
+          .execute();
+        for (const r of rows) insertedIds.add(r.id);
+      }
+      const inserted = batch.events.filter((e) => insertedIds.has(e.id));
+      if (inserted.length === 0) return [];
+
+      const store = await trx
+        .selectFrom('stores')
+        .select('timezone')
+        .where('id', '=', batch.storeId)
+        .executeTakeFirstOrThrow();
+      await upsertRollups(trx, batch.deltas(inserted, store.timezone));
+      // ISO strings of one format compare as times.
+      let newest = inserted[0]!.time;
+      for (const e of inserted) if (e.time > newest) newest = e.time;
+      await trx
+        .updateTable('stores')
+        .set({
+          last_event_time: sql<string>`case when last_event_time is null or last_event_time < ${newest} then ${newest} else last_event_time end`,
+        })
+        .where('id', '=', batch.storeId)
+        .execute();
+      return inserted;
+    });
+  }
+
+  /** Rollup rows of one metric and bucket size for some stores, `start` in [from, to). */
+  async rollups(q: {
+    storeIds: string[];
+    metric: string;
+    bucket: RollupSize;
+    from: string;
+    to: string;
+    cameraId?: string;
+    subject?: string;
+  }): Promise<StoredRollup[]> {
+    if (q.storeIds.length === 0) return [];
+    let query = this.db
+      .selectFrom('event_rollups')
+      .selectAll()
+      .where('store_id', 'in', q.storeIds)
+      .where('metric', '=', q.metric)
+      .where('bucket', '=', q.bucket)
+      .where('start', '>=', q.from)
+      .where('start', '<', q.to);
+    if (q.cameraId !== undefined) query = query.where('camera_id', '=', q.cameraId);
+    if (q.subject !== undefined) query = query.where('subject', '=', q.subject);
+    const rows = await query.execute();
+    return rows.map((r) => ({
+      storeId: r.store_id,
+      cameraId: r.camera_id,
+      subject: r.subject,
+      start: r.start,
+      n: Number(r.n),
+      sum: Number(r.sum),
+      max: Number(r.max),
+      h: HIST_COLUMNS.map((c) => Number(r[c])),
+    }));
+  }
+
+  /** Every rollup row of one size of a store (rebuilding day rollups after a time zone change). */
+  async rollupsOfStore(
+    storeId: string,
+    bucket: RollupSize,
+  ): Promise<Array<StoredRollup & { metric: string }>> {
+    const rows = await this.db
+      .selectFrom('event_rollups')
+      .selectAll()
+      .where('store_id', '=', storeId)
+      .where('bucket', '=', bucket)
+      .execute();
+    return rows.map((r) => ({
+      storeId: r.store_id,
+      metric: r.metric,
+      cameraId: r.camera_id,
+      subject: r.subject,
+      start: r.start,
+      n: Number(r.n),
+      sum: Number(r.sum),
+      max: Number(r.max),
+      h: HIST_COLUMNS.map((c) => Number(r[c])),
+    }));
+  }
+
+  /** Raw events of a store, `time` in [from, to), oldest first (tests, exports). */
+  async events(storeId: string, from: string, to: string): Promise<Array<{ id: string; body: string }>> {
+    return this.db
+      .selectFrom('store_events')
+      .select(['id', 'body'])
+      .where('store_id', '=', storeId)
+      .where('time', '>=', from)
+      .where('time', '<', to)
+      .orderBy('time')
+      .orderBy('id')
+      .execute();
+  }
+
+  async countEvents(storeId?: string): Promise<number> {
+    let q = this.db.selectFrom('store_events').select((eb) => eb.fn.countAll().as('n'));
+    if (storeId !== undefined) q = q.where('store_id', '=', storeId);
+    return Number((await q.executeTakeFirstOrThrow()).n);
+  }
+
+  /**
+   * Retention: raw events received before `rawBefore` and minute rollups older than
+   * `minutesBefore` go. Hour and day rollups stay (they are small).
+   */
+  async prune(rawBefore: string, minutesBefore: string): Promise<{ events: number; minuteRollups: number }> {
+    const ev = await this.db
+      .deleteFrom('store_events')
+      .where('received_at', '<', rawBefore)
+      .executeTakeFirst();
+    const ru = await this.db
+      .deleteFrom('event_rollups')
+      .where('bucket', '=', '1m')
+      .where('start', '<', minutesBefore)
+      .executeTakeFirst();
+    return { events: Number(ev.numDeletedRows), minuteRollups: Number(ru.numDeletedRows) };
+  }
+
+  /**
+   * Replaces a store's day rollups (after its time zone changed) with `rows`, built from its hour
+   * rollups by the caller, in one transaction.
+   */
+  async replaceDayRollups(storeId: string, rows: RollupRow[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .deleteFrom('event_rollups')
+        .where('store_id', '=', storeId)
+        .where('bucket', '=', '1d')
+        .execute();
+      await upsertRollups(trx, rows);
+    });
+  }
+}
+
+/**
+ * Adds `rows` to the stored rollups (inserting the ones that do not exist). Rows without a
+ * histogram (everything but dwell) go without the 12 histogram columns: less than half the
+ * parameters to bind, and the columns keep their default 0.
+ */
+async function upsertRollups(trx: Transaction<HubDatabase>, rows: RollupRow[]): Promise<void> {
+  const withHist = rows.filter((r) => r.h.some((c) => c > 0));
+  const plain = rows.filter((r) => !r.h.some((c) => c > 0));
+  for (const [list, hist] of [
+    [plain, false],
+    [withHist, true],
+  ] as const) {
+    for (let i = 0; i < list.length; i += UPSERT_CHUNK) {
+      const chunk = list.slice(i, i + UPSERT_CHUNK);
+      await trx
+        .insertInto('event_rollups')
+        .values(
+          chunk.map((r) => {
+            const row = {
+              store_id: r.storeId,
+              metric: r.metric,
+              bucket: r.bucket,
+              start: r.start,
+              camera_id: r.cameraId,
+              subject: r.subject,
+              n: r.n,
+              sum: r.sum,
+              max: r.max,
+            } as Record<string, string | number>;
+            if (hist)
+              HIST_COLUMNS.forEach((c, j) => {
+                row[c] = r.h[j] ?? 0;
+              });
+            return row as never;
+          }),
+        )
+        .onConflict((oc) =>
+          oc.columns(['store_id', 'metric', 'bucket', 'start', 'camera_id', 'subject']).doUpdateSet(() => {
+            const set: Record<string, unknown> = {
+              n: sql`event_rollups.n + excluded.n`,
+              sum: sql`event_rollups.sum + excluded.sum`,
+              max: sql`case when excluded.max > event_rollups.max then excluded.max else event_rollups.max end`,
+            };
+            if (hist)
+              for (const c of HIST_COLUMNS)
+                set[c] = sql`event_rollups.${sql.ref(c)} + excluded.${sql.ref(c)}`;
+            return set as never;
+          }),
+        )
+        .execute();
+    }
+  }
+}

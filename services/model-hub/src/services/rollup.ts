@@ -1,0 +1,387 @@
+import type { AnalyticsEvent, MetricBucket, MetricPoint, StoreMetric } from '@storevision/contracts';
+
+/**
+ * Rollups: what the hub keeps of store events for the dashboard, and the arithmetic on them. Pure
+ * functions (no I/O), so the numbers are unit-tested against hand-computed values.
+ *
+ * Each event adds to one row per bucket size — minute and hour (UTC-aligned) and day (aligned to
+ * the store-local midnight) — keyed by store, camera, subject (the zone or line) and metric. A row
+ * holds `n` (observations), `sum`, `max` and, for dwell, a 12-bin histogram: all of them merge by
+ * addition or max, so a late event from a backlog lands in the right buckets with one upsert, in
+ * any order, and nothing has to be recomputed.
+ *
+ * What each event adds (ARCHITECTURE.md's metrics):
+ * | event                       | metric                     | subject | n | sum             | max    |
+ * |-----------------------------|----------------------------|---------|---|-----------------|--------|
+ * | line_crossing in / out      | footfall_in / footfall_out | line    | 1 | 1               | 1      |
+ * | occupancy                   | occupancy                  | zone    | 1 | count           | count  |
+ * | zone_exit                   | dwell (seconds)            | zone    | 1 | dwell           | dwell  |
+ * | queue                       | queue_length               | zone    | 1 | length          | length |
+ * | queue with a wait estimate  | queue_wait (seconds)       | zone    | 1 | wait            | wait   |
+ * | alert raised                | alerts                     | zone    | 1 | 1               | 1      |
+ * Occupancy and queue length are sample means of the reports (one per change and one per
+ * interval, 60 s and 30 s by default), not time-weighted means.
+ */
+
+/** Upper bounds (seconds) of the dwell histogram bins `h0`…`h10`; `h11` is everything above. */
+export const DWELL_BOUNDS_SECONDS = [5, 10, 20, 30, 60, 120, 180, 300, 600, 1200, 1800] as const;
+export const HISTOGRAM_BINS = DWELL_BOUNDS_SECONDS.length + 1;
+
+export type RollupSize = '1m' | '1h' | '1d';
+export const ROLLUP_SIZES: readonly RollupSize[] = ['1m', '1h', '1d'];
+
+export interface RollupRow {
+  storeId: string;
+  cameraId: string;
+  subject: string;
+  metric: StoreMetric;
+  bucket: RollupSize;
+  /** Bucket start, ISO UTC. */
+  start: string;
+  n: number;
+  sum: number;
+  max: number;
+  /** HISTOGRAM_BINS counts (all zero except for dwell). */
+  h: number[];
+}
+
+const MINUTE = 60_000;
+const HOUR = 3_600_000;
+
+/** How a metric combines across zones and over time (see `foldRows`). */
+export type MetricKind = 'count' | 'level' | 'mean';
+export const METRIC_KIND: Record<StoreMetric, MetricKind> = {
+  footfall_in: 'count',
+  footfall_out: 'count',
+  alerts: 'count',
+  occupancy: 'level',
+  queue_length: 'level',
+  dwell: 'mean',
+  queue_wait: 'mean',
+};
+
+// Time zones ---------------------------------------------------------------------------------------
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const dayStarts = new Map<string, number>();
+
+/** The wall-clock offset of `tz` at `ms`, in ms (local = UTC + offset). */
+function tzOffset(ms: number, tz: string): number {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(tz, f);
+  }
+  const p: Record<string, number> = {};
+  for (const part of f.formatToParts(ms)) if (part.type !== 'literal') p[part.type] = Number(part.value);
+  const local = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
+  return local - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * The UTC instant of the store-local midnight starting the day `ms` falls in. Memoised per time
+ * zone and hour (every event asks; `Intl` is slow).
+ */
+export function localDayStart(ms: number, tz: string): number {
+  if (tz === 'UTC') return Math.floor(ms / 86_400_000) * 86_400_000;
+  const hour = Math.floor(ms / HOUR) * HOUR;
+  const key = `${tz}|${hour}`;
+  const cached = dayStarts.get(key);
+  // Valid when no midnight lies between it and ms: every day is at least 23 h long, so a start
+  // less than 23 h before ms is the latest one (an hour may hold a midnight: UTC+5:30).
+  if (cached !== undefined && ms >= cached && ms - cached < 23 * HOUR) return cached;
+  const off = tzOffset(ms, tz);
+  const local = ms + off;
+  let start = Math.floor(local / 86_400_000) * 86_400_000 - off;
+  // The offset at midnight may differ from the one now (DST changed today): correct once.
+  const off2 = tzOffset(start, tz);
+  if (off2 !== off) start = Math.floor(local / 86_400_000) * 86_400_000 - off2;
+  if (start > ms) start -= 86_400_000; // cannot happen with real zones; keeps the invariant
+  if (dayStarts.size > 100_000) dayStarts.clear();
+  dayStarts.set(key, start);
+  return start;
+}
+
+/** The store-local date (`YYYY-MM-DD`) of `ms`. */
+export function localDate(ms: number, tz: string): string {
+  return new Date(ms + tzOffset(ms, tz)).toISOString().slice(0, 10);
+}
+
+/** Start of the bucket of size `size` that `ms` falls in (day buckets: store-local). */
+export function bucketStart(ms: number, size: MetricBucket, tz: string): number {
+  switch (size) {
+    case '1m':
+      return Math.floor(ms / MINUTE) * MINUTE;
+    case '5m':
+      return Math.floor(ms / (5 * MINUTE)) * 5 * MINUTE;
+    case '1h':
+      return Math.floor(ms / HOUR) * HOUR;
+    case '1d':
+      return localDayStart(ms, tz);
+  }
+}
+
+/** Bucket starts covering [from, to): from floored to its bucket. */
+export function bucketStarts(from: number, to: number, size: MetricBucket, tz: string): number[] {
+  const out: number[] = [];
+  let t = bucketStart(from, size, tz);
+  while (t < to) {
+    out.push(t);
+    // A day is 23–25 h long: 25 h on always lands in the next one.
+    t = size === '1d' ? localDayStart(t + 25 * HOUR, tz) : t + stepMs(size);
+  }
+  return out;
+}
+
+function stepMs(size: Exclude<MetricBucket, '1d'>): number {
+  return size === '1m' ? MINUTE : size === '5m' ? 5 * MINUTE : HOUR;
+}
+
+// Events → rollup rows ------------------------------------------------------------------------------
+
+/** Which histogram bin a dwell falls in. */
+export function dwellBin(seconds: number): number {
+  const i = DWELL_BOUNDS_SECONDS.findIndex((b) => seconds <= b);
+  return i === -1 ? HISTOGRAM_BINS - 1 : i;
+}
+
+interface Observation {
+  metric: StoreMetric;
+  subject: string;
+  value: number;
+  dwellBin?: number;
+}
+
+/** What one event contributes (see the table above); nothing for zone_enter and cleared alerts. */
+export function observations(e: AnalyticsEvent): Observation[] {
+  switch (e.type) {
+    case 'line_crossing':
+      return [{ metric: e.direction === 'in' ? 'footfall_in' : 'footfall_out', subject: e.line, value: 1 }];
+    case 'occupancy':
+      return [{ metric: 'occupancy', subject: e.zone, value: e.count }];
+    case 'zone_exit': {
+      const s = e.dwellMs / 1000;
+      return [{ metric: 'dwell', subject: e.zone, value: s, dwellBin: dwellBin(s) }];
+    }
+    case 'queue': {
+      const out: Observation[] = [{ metric: 'queue_length', subject: e.zone, value: e.length }];
+      if (e.waitSeconds !== null) out.push({ metric: 'queue_wait', subject: e.zone, value: e.waitSeconds });
+      return out;
+    }
+    case 'alert':
+      return e.state === 'raised' ? [{ metric: 'alerts', subject: e.zone, value: 1 }] : [];
+    case 'zone_enter':
+      return [];
+  }
+}
+
+/**
+ * The rollup rows a set of events adds, merged per row key (an upsert statement may not touch one
+ * row twice). `timezone` gives each store's day boundary.
+ */
+export function rollupDeltas(events: AnalyticsEvent[], timezone: (storeId: string) => string): RollupRow[] {
+  const rows = new Map<string, RollupRow>();
+  for (const e of events) {
+    const obs = observations(e);
+    if (obs.length === 0) continue;
+    const ms = Date.parse(e.time);
+    const tz = timezone(e.storeId);
+    for (const size of ROLLUP_SIZES) {
+      const start = new Date(bucketStart(ms, size, tz)).toISOString();
+      for (const o of obs) {
+        const key = `${e.storeId}\u0000${o.metric}\u0000${size}\u0000${start}\u0000${e.cameraId}\u0000${o.subject}`;
+        let r = rows.get(key);
+        if (!r) {
+          r = {
+            storeId: e.storeId,
+            cameraId: e.cameraId,
+            subject: o.subject,
+            metric: o.metric,
+            bucket: size,
+            start,
+            n: 0,
+            sum: 0,
+            max: o.value,
+            h: new Array(HISTOGRAM_BINS).fill(0),
+          };
+          rows.set(key, r);
+        }
+        r.n += 1;
+        r.sum += o.value;
+        if (o.value > r.max) r.max = o.value;
+        if (o.dwellBin !== undefined) r.h[o.dwellBin]! += 1;
+      }
+    }
+  }
+  // A stable order: concurrent upserts on PostgreSQL then lock rows in the same order (no deadlock).
+  return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+}
+
+// Percentiles ---------------------------------------------------------------------------------------
+
+/**
+ * The q-quantile of a histogram, as Prometheus' `histogram_quantile` estimates it: find the bin
+ * holding rank q·n and interpolate linearly inside it (from 0 for the first); never above the
+ * largest value observed (which also bounds the open last bin).
+ */
+export function histogramQuantile(h: readonly number[], q: number, max: number): number | null {
+  const n = h.reduce((a, b) => a + b, 0);
+  if (n === 0) return null;
+  const rank = q * n;
+  let cum = 0;
+  for (let i = 0; i < h.length; i++) {
+    const c = h[i]!;
+    if (c > 0 && cum + c >= rank) {
+      const lower = i === 0 ? 0 : DWELL_BOUNDS_SECONDS[i - 1]!;
+      const upper = i < DWELL_BOUNDS_SECONDS.length ? DWELL_BOUNDS_SECONDS[i]! : max;
+      return Math.min(max, lower + (upper - lower) * ((rank - cum) / c));
+    }
+    cum += c;
+  }
+  return max;
+}
+
+// Rows → series ------------------------------------------------------------------------------------
+
+interface Acc {
+  n: number;
+  sum: number;
+  max: number;
+  h: number[];
+}
+
+const emptyAcc = (): Acc => ({
+  n: 0,
+  sum: 0,
+  max: Number.NEGATIVE_INFINITY,
+  h: new Array(HISTOGRAM_BINS).fill(0),
+});
+
+function addAcc(a: Acc, r: { n: number; sum: number; max: number; h: readonly number[] }): void {
+  a.n += r.n;
+  a.sum += r.sum;
+  if (r.max > a.max) a.max = r.max;
+  for (let i = 0; i < HISTOGRAM_BINS; i++) a.h[i]! += r.h[i] ?? 0;
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/**
+ * One point from the accumulators of the series (camera × subject) that fall in a bucket:
+ * - count metrics: the sum of counts;
+ * - level metrics (occupancy, queue length): the sum over series of each series' mean, so the
+ *   store's occupancy is the people in all its zones; `max` sums the series' maxima (an upper bound);
+ * - mean metrics (dwell, queue wait): observation-weighted mean, overall max, p50/p90 (dwell).
+ */
+function toPoint(t: string, metric: StoreMetric, accs: Iterable<Acc>): MetricPoint {
+  const kind = METRIC_KIND[metric];
+  let n = 0;
+  if (kind === 'count') {
+    let sum = 0;
+    for (const a of accs) {
+      n += a.n;
+      sum += a.sum;
+    }
+    return { t, value: sum, n };
+  }
+  if (kind === 'level') {
+    let value = 0;
+    let max = 0;
+    for (const a of accs) {
+      if (a.n === 0) continue;
+      n += a.n;
+      value += a.sum / a.n;
+      max += a.max;
+    }
+    return n === 0 ? { t, value: null, n: 0, max: null } : { t, value: round(value), n, max: round(max) };
+  }
+  const all = emptyAcc();
+  for (const a of accs) addAcc(all, a);
+  if (all.n === 0)
+    return { t, value: null, n: 0, max: null, ...(metric === 'dwell' ? { p50: null, p90: null } : {}) };
+  const point: MetricPoint = { t, value: round(all.sum / all.n), n: all.n, max: round(all.max) };
+  if (metric === 'dwell') {
+    point.p50 = round(histogramQuantile(all.h, 0.5, all.max)!);
+    point.p90 = round(histogramQuantile(all.h, 0.9, all.max)!);
+  }
+  return point;
+}
+
+export interface FoldInput {
+  metric: StoreMetric;
+  /** Output bucket starts (ms, ascending) and the end of the last one. */
+  starts: number[];
+  end: number;
+  rows: Iterable<Pick<RollupRow, 'cameraId' | 'subject' | 'start' | 'n' | 'sum' | 'max' | 'h'>>;
+}
+
+export interface Folded {
+  points: MetricPoint[];
+  byKey: Record<string, MetricPoint[]>;
+  total: MetricPoint;
+}
+
+/**
+ * Folds stored rollup rows (of a finer or equal size) into the output buckets: per bucket and
+ * series first, then across series with `toPoint`. Rows outside [starts[0], end) are ignored.
+ */
+export function foldRows({ metric, starts, end, rows }: FoldInput): Folded {
+  const nb = starts.length;
+  // bucket index → series key → acc; series key is camera + subject, byKey groups by subject.
+  const perBucket: Array<Map<string, Acc>> = starts.map(() => new Map());
+  const subjects = new Map<string, Set<string>>();
+  const totals = new Map<string, Acc>();
+  for (const r of rows) {
+    const ms = Date.parse(r.start);
+    if (nb === 0 || ms < starts[0]! || ms >= end) continue;
+    const i = upperBound(starts, ms) - 1;
+    const series = `${r.cameraId}\u0000${r.subject}`;
+    addAcc(getOrSet(perBucket[i]!, series, emptyAcc), r);
+    addAcc(getOrSet(totals, series, emptyAcc), r);
+    getOrSet(subjects, r.subject, () => new Set<string>()).add(series);
+  }
+  const iso = starts.map((t) => new Date(t).toISOString());
+  const points = perBucket.map((m, i) => toPoint(iso[i]!, metric, m.values()));
+  const byKey: Record<string, MetricPoint[]> = {};
+  for (const [subject, series] of [...subjects].sort(([a], [b]) => a.localeCompare(b))) {
+    byKey[subject] = perBucket.map((m, i) =>
+      toPoint(
+        iso[i]!,
+        metric,
+        [...series].map((k) => m.get(k) ?? emptyAcc()),
+      ),
+    );
+  }
+  const total = toPoint(iso[0] ?? new Date(end).toISOString(), metric, totals.values());
+  return { points, byKey, total };
+}
+
+export function getOrSet<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
+/** First index whose value is > x. */
+function upperBound(a: number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
