@@ -7,7 +7,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ModelSummary, PublishResult, SignedModelVersion } from '@storevision/contracts';
+import type { ModelSummary, PublishResult, Rollout, SignedModelVersion } from '@storevision/contracts';
 import { CliError } from './errors.ts';
 
 /** An error answer of the hub, carrying its `HUB_ERR_*` code (printed by main.ts as `storevision: CODE: message`). */
@@ -80,6 +80,18 @@ export class HubClient {
     return this.json('PUT', `/v1/models/${encodeURIComponent(name)}/aliases/${encodeURIComponent(alias)}`, {
       version,
     });
+  }
+
+  createRollout(body: unknown): Promise<Rollout> {
+    return this.json('POST', '/v1/rollouts', body);
+  }
+
+  getRollout(id: string): Promise<Rollout> {
+    return this.json('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
+  }
+
+  rolloutAction(id: string, action: 'pause' | 'promote' | 'rollback'): Promise<Rollout> {
+    return this.json('POST', `/v1/rollouts/${encodeURIComponent(id)}/${action}`);
   }
 
   /**

@@ -5,6 +5,7 @@ import { registerDataset } from './commands/dataset.ts';
 import { registerEdge } from './commands/edge.ts';
 import { registerHub } from './commands/hub.ts';
 import { registerModels } from './commands/models.ts';
+import { registerOrchestrator } from './commands/orchestrator.ts';
 import { registerSimulate } from './commands/simulate.ts';
 import { registerUp } from './commands/up.ts';
 import { CliError } from './errors.ts';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerEdge(program);
   registerHub(program);
+  registerOrchestrator(program);
   registerModels(program);
   registerSimulate(program);
   registerDataset(program);

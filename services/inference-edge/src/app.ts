@@ -64,6 +64,7 @@ export async function build(deps: EdgeAppDeps, config: EdgeConfig): Promise<Fast
     if (e.statusCode >= 500 && !(err instanceof EdgeError)) req.log.error({ err }, 'request failed');
     else if (e.statusCode >= 500) req.log.warn({ code: e.code, msg: e.message }, 'request failed');
     if (e.retryAfterSeconds !== undefined) void reply.header('retry-after', String(e.retryAfterSeconds));
+    if (e.location !== undefined) void reply.header('location', e.location);
     return reply.code(e.statusCode).send({ code: e.code, message: e.message });
   });
   app.setNotFoundHandler((req, reply) =>

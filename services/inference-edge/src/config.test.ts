@@ -34,6 +34,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { redisUrl: 'http://x' })).toThrow(/redisUrl/);
     expect(() => loadConfig({}, { nodeId: 'a b' })).toThrow(/nodeId/);
   });
+
+  it('turns the event uploader on only with a hub URL (trailing slash dropped)', () => {
+    expect(loadConfig({}).hubUrl).toBeUndefined();
+    const c = loadConfig({ EDGE_HUB_URL: 'http://hub.internal:8090/', EDGE_HUB_TOKEN: 'svh_x' });
+    expect(c).toMatchObject({ hubUrl: 'http://hub.internal:8090', hubToken: 'svh_x', uploadBatchSize: 500 });
+    expect(() => loadConfig({ EDGE_HUB_URL: 'hub:8090' })).toThrow(/hubUrl/);
+  });
 });
 
 describe('planThreads', () => {

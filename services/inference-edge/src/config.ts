@@ -86,10 +86,80 @@ export const edgeConfigSchema = z.object({
     .default('UTC'),
   /** How long analytics events wait in the event outbox for the uploader. @defaultValue 7 days */
   eventRetentionMs: int(60_000).default(7 * 24 * 3600 * 1000),
+  /**
+   * The model hub analytics events are uploaded to (`POST <hubUrl>/v1/events/batch`). No hub, no
+   * uploader: events stay in the outbox for `eventRetentionMs` (GET /v1/events still pages them).
+   */
+  hubUrl: z
+    .string()
+    .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** The hub API token of this node (role `node`), sent as `Authorization: Bearer`. */
+  hubToken: z.string().min(1).optional(),
+  /**
+   * An enrolment token issued by a hub admin (`POST /v1/enrolment-tokens`), exchanged once for
+   * this node's own token, which is then kept in `<dataDir>/hub-node-token`. Used when no `hubToken`.
+   */
+  hubEnrolmentToken: z.string().min(16).optional(),
+  /**
+   * The hub's ed25519 public key (PEM text, or a path to a PEM file), pinned: the model agent runs
+   * only versions signed by it. With `hubUrl` and a token it turns the model agent on.
+   */
+  hubPublicKey: z.string().min(1).optional(),
+  /** Labels this node reports to the hub (rollout targets), e.g. `{tier: 'canary'}`. */
+  nodeLabels: z.record(z.string(), z.string()).optional(),
+  /** Verified model versions from the hub. @defaultValue `<dataDir>/model-cache` */
+  modelCacheDir: z.string().min(1).optional(),
+  /** Cache size above which versions no longer live, previous or desired are evicted (LRU). @defaultValue 2 GiB */
+  modelCacheMaxBytes: int(1).default(2 * 1024 ** 3),
+  /** Long-poll wait of the desired-state request. @defaultValue 30 s */
+  modelSyncWaitSeconds: int(0, 300).default(30),
+  /** How often the node reports its models' health to the hub. @defaultValue 10 s */
+  modelHealthIntervalMs: int(100).default(10_000),
+  /** Events per upload batch. @defaultValue 500 */
+  uploadBatchSize: int(1, 5000).default(500),
+  /**
+   * Ceiling on the upload rate, so a store coming back from a long outage drains its backlog
+   * without flooding the hub (live events still go first, see the uploader). @defaultValue 5000
+   */
+  uploadMaxEventsPerSecond: int(1).default(5000),
+  /** Longest wait between tries while the hub is unreachable (exponential back-off, full jitter). @defaultValue 60 s */
+  uploadMaxBackoffMs: int(100).default(60_000),
+  /**
+   * Cap on the event outbox (events), besides its age limit: beyond it the oldest events are
+   * trimmed, and counted in `edge_events_dropped_total`. @defaultValue 1 000 000
+   */
+  eventOutboxMaxLen: int(100).default(1_000_000),
   /** Synchronous requests (detect, v2 infer) waiting for a thread, per thread, before 503. @defaultValue 8 */
   maxQueuedRequestsPerThread: int(0, 10_000).default(8),
   /** `Retry-After` on 503s from an unreachable Redis or saturated workers. @defaultValue 1 */
   retryAfterSeconds: int(1, 3600).default(1),
+  /**
+   * The orchestrator to register with and take assignments from. Absent: no orchestrator, every
+   * camera runs every model of `models` (the behaviour before the orchestrator existed).
+   */
+  orchestratorUrl: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL')
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** Where cameras and the other edges of the store reach this node. @defaultValue http://<host>:<port> as listened */
+  advertiseUrl: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL')
+    .optional(),
+  /** OpenYurt node pool label; @defaultValue the store id */
+  nodePool: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .optional(),
+  /** Zone label (rack, room) for spreading. */
+  zone: z.string().max(64).optional(),
+  /** How often the node heartbeats to the orchestrator. @defaultValue 2 s (the orchestrator's timeout is 10 s) */
+  heartbeatIntervalMs: int(50).default(2000),
+  /** Length of the start-up throughput measurement per model. @defaultValue 1 s */
+  throughputProbeMs: int(0, 60_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -118,8 +188,27 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_STORE_ID: 'storeId',
   EDGE_TIMEZONE: 'timezone',
   EDGE_EVENT_RETENTION_MS: 'eventRetentionMs',
+  EDGE_HUB_URL: 'hubUrl',
+  EDGE_HUB_TOKEN: 'hubToken',
+  EDGE_HUB_ENROLMENT_TOKEN: 'hubEnrolmentToken',
+  EDGE_HUB_PUBLIC_KEY: 'hubPublicKey',
+  EDGE_NODE_LABELS: 'nodeLabels',
+  EDGE_MODEL_CACHE_DIR: 'modelCacheDir',
+  EDGE_MODEL_CACHE_MAX_BYTES: 'modelCacheMaxBytes',
+  EDGE_MODEL_SYNC_WAIT_SECONDS: 'modelSyncWaitSeconds',
+  EDGE_MODEL_HEALTH_INTERVAL_MS: 'modelHealthIntervalMs',
+  EDGE_UPLOAD_BATCH_SIZE: 'uploadBatchSize',
+  EDGE_UPLOAD_MAX_EVENTS_PER_SECOND: 'uploadMaxEventsPerSecond',
+  EDGE_UPLOAD_MAX_BACKOFF_MS: 'uploadMaxBackoffMs',
+  EDGE_EVENT_OUTBOX_MAX_LEN: 'eventOutboxMaxLen',
   EDGE_RETRY_AFTER_SECONDS: 'retryAfterSeconds',
   EDGE_LOG_LEVEL: 'logLevel',
+  EDGE_ORCHESTRATOR_URL: 'orchestratorUrl',
+  EDGE_ADVERTISE_URL: 'advertiseUrl',
+  EDGE_NODE_POOL: 'nodePool',
+  EDGE_ZONE: 'zone',
+  EDGE_HEARTBEAT_INTERVAL_MS: 'heartbeatIntervalMs',
+  EDGE_THROUGHPUT_PROBE_MS: 'throughputProbeMs',
 };
 
 /** Names of the environment variables, for `--help` and the README. */
@@ -145,7 +234,14 @@ export function loadConfig(
             .split(',')
             .map((s) => s.trim())
             .filter(Boolean)
-        : v;
+        : key === 'nodeLabels'
+          ? Object.fromEntries(
+              v
+                .split(',')
+                .map((kv) => kv.split('=').map((s) => s.trim()))
+                .filter((kv) => kv[0]),
+            )
+          : v;
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
   const parsed = edgeConfigSchema.safeParse(raw);

@@ -20,11 +20,17 @@ export class EdgeMetrics {
   readonly analyticsEvents: Counter<'type'>;
   readonly analyticsFrameSeconds: Histogram;
   readonly eventOutboxLength: Gauge;
+  readonly eventsUploaded: Counter;
+  readonly eventUploadFailures: Counter<'reason'>;
+  readonly eventsDropped: Counter<'reason'>;
+  readonly modelSwaps: Counter<'model' | 'outcome'>;
 
   constructor(opts: {
     nodeId: string;
     queueDepth?: () => Promise<Record<string, number>>;
     eventOutboxLength?: () => Promise<number>;
+    /** Totals kept in Redis by the event outbox (they survive restarts, so these counters do too). */
+    eventOutboxTotals?: () => Promise<{ uploaded: number; trimmed: number; rejected: number }>;
   }) {
     const registry = new Registry();
     registry.setDefaultLabels({ node: opts.nodeId });
@@ -72,6 +78,12 @@ export class EdgeMetrics {
       name: 'edge_frame_latency_seconds',
       help: 'From a frame being accepted to its result being written.',
       buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.modelSwaps = new Counter({
+      name: 'edge_model_swaps_total',
+      help: 'Model versions the model agent switched to (switched) or refused and kept the previous (failed).',
+      labelNames: ['model', 'outcome'],
       registers,
     });
     this.threadRestarts = new Counter({
@@ -132,6 +144,54 @@ export class EdgeMetrics {
         } catch {
           // Redis unreachable: keep the last value.
         }
+      },
+    });
+    // Uploaded and dropped totals live in Redis (updated with the outbox itself, in one
+    // transaction), so they are read at scrape time: a restarted node reports the same totals.
+    const totals = opts.eventOutboxTotals;
+    const mirror = async (
+      counter: Counter<string>,
+      pick: (t: {
+        uploaded: number;
+        trimmed: number;
+        rejected: number;
+      }) => Array<[Record<string, string>, number]>,
+    ) => {
+      if (!totals) return;
+      try {
+        const t = await totals();
+        counter.reset();
+        for (const [labels, v] of pick(t)) counter.inc(labels, v);
+      } catch {
+        // Redis unreachable: keep the last values.
+      }
+    };
+    this.eventsUploaded = new Counter({
+      name: 'edge_events_uploaded_total',
+      help: 'Analytics events the hub acknowledged (accepted or duplicate) and removed from the outbox.',
+      registers,
+      async collect() {
+        await mirror(this, (t) => [[{}, t.uploaded]]);
+      },
+    });
+    this.eventUploadFailures = new Counter({
+      name: 'edge_event_upload_failures_total',
+      help: 'Upload tries that failed, by reason (unreachable, timeout, http_<status>, bad_ack).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.eventsDropped = new Counter({
+      name: 'edge_events_dropped_total',
+      help:
+        'Analytics events that left the outbox without reaching the hub: trimmed by age or the outbox cap ' +
+        'before upload (trimmed), or refused by the hub as unreadable (rejected).',
+      labelNames: ['reason'],
+      registers,
+      async collect() {
+        await mirror(this, (t) => [
+          [{ reason: 'trimmed' }, t.trimmed],
+          [{ reason: 'rejected' }, t.rejected],
+        ]);
       },
     });
   }

@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { FrameJob } from '@storevision/contracts';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -9,8 +9,14 @@ import { EdgeError } from './errors.ts';
 import type { InjectedFault } from './inference/messages.ts';
 import { InferencePool } from './inference/pool.ts';
 import { EdgeMetrics } from './metrics.ts';
+import type { ModelAgent } from './models/model-agent.ts';
+import { nodeTokenFile, prepareModels } from './models/model-setup.ts';
+import { CameraOwnership } from './orchestrator/camera-ownership.ts';
+import { detectCapabilities, measureThroughput } from './orchestrator/capabilities.ts';
+import { OrchestratorAgent } from './orchestrator/orchestrator-agent.ts';
 import { FrameQueue } from './queue/frame-queue.ts';
 import { AnalyticsRepository } from './repositories/analytics.repository.ts';
+import { EventOutboxRepository } from './repositories/event-outbox.repository.ts';
 import {
   defineFrameScripts,
   FrameRepository,
@@ -18,6 +24,7 @@ import {
 } from './repositories/frame.repository.ts';
 import { AnalyticsService } from './services/analytics.service.ts';
 import { AnalyticsProcessor } from './services/analytics-processor.ts';
+import { EventUploader, type EventUploaderOptions } from './services/event-uploader.ts';
 import { FrameService } from './services/frame.service.ts';
 import { FrameProcessor } from './services/frame-processor.ts';
 import { HealthService } from './services/health.service.ts';
@@ -31,6 +38,10 @@ export interface EdgeNodeOptions {
   injectFault?: (job: FrameJob, attempt: number) => InjectedFault | undefined;
   /** How long to wait for Redis at start. @defaultValue 30 s */
   redisConnectTimeoutMs?: number;
+  /** Tests only: uploader timings (poll, back-off, heartbeat). */
+  uploader?: Partial<
+    Pick<EventUploaderOptions, 'pollMs' | 'baseBackoffMs' | 'heartbeatMs' | 'requestTimeoutMs' | 'liveShare'>
+  >;
 }
 
 /** One edge node: the HTTP app plus the frame path behind it. */
@@ -49,8 +60,21 @@ export interface EdgeNode {
   /** Tracking and store analytics over the result outbox. */
   analytics: AnalyticsProcessor;
   analyticsRepository: AnalyticsRepository;
+  /** The event outbox as the uploader sees it (totals, cursor). */
+  eventOutbox: EventOutboxRepository;
+  /** Ships the event outbox to the hub; absent when no `hubUrl` is configured. */
+  uploader: EventUploader | undefined;
   /** Resolves once every model is loaded and warmed up and the frame worker runs. */
   ready: Promise<void>;
+  /** Keeps models at the hub's desired versions (hot swap); absent without hub, token and pinned key. */
+  modelAgent: ModelAgent | undefined;
+  /** The orchestrator agent and the camera ownership it maintains, when `orchestratorUrl` is set. */
+  orchestrator?: { agent: OrchestratorAgent; ownership: CameraOwnership };
+  /**
+   * Starts the orchestrator agent (no-op without `orchestratorUrl`) once the node listens at
+   * `address`: after warm-up it measures throughput, registers, heartbeats and long-polls.
+   */
+  startAgent(address: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -128,13 +152,18 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     countsTtlMs: 8 * 24 * 3600 * 1000,
   };
   const analyticsRepository = new AnalyticsRepository(requestRedis, analyticsOptions);
+  const eventOutbox = new EventOutboxRepository(requestRedis, { prefix: config.redisPrefix });
   const metrics = new EdgeMetrics({
     nodeId: config.nodeId,
     queueDepth: () => queue.depth(),
     eventOutboxLength: () => analyticsRepository.eventCount(),
+    eventOutboxTotals: () => eventOutbox.totals(),
   });
+  // Cached hub versions (verified) take the place of the bundled packages: offline restarts.
+  const prepared = await prepareModels(config, logger);
   const pool = new InferencePool({
-    models: Object.fromEntries(config.models.map((m) => [m, path.resolve(config.modelsDir, m)])),
+    models: prepared.dirs,
+    onModelRun: (model, version, inferMs) => prepared.health.record(model, version, inferMs),
     threads: threads.inferenceThreads,
     intraOpThreads: threads.intraOpThreads,
     sharpConcurrency: threads.sharpConcurrency,
@@ -168,6 +197,38 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     logger,
   });
   const common = { retryAfterSeconds: config.retryAfterSeconds };
+  const inferenceService = new InferenceService({
+    pool,
+    metrics,
+    models: config.models,
+    maxPixels: config.maxPixels,
+    ...common,
+  });
+  const analyticsService = new AnalyticsService({
+    repository: analyticsRepository,
+    processor: analytics,
+    models: config.models,
+    ...common,
+  });
+  // With an orchestrator, the cameras this node runs (and their models) come from its assignment.
+  const ownership = config.orchestratorUrl ? new CameraOwnership({ models: config.models }) : undefined;
+  const agent = config.orchestratorUrl
+    ? new OrchestratorAgent({
+        orchestratorUrl: config.orchestratorUrl,
+        nodeId: config.nodeId,
+        storeId: config.storeId,
+        nodePool: config.nodePool,
+        zone: config.zone,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        redis: requestRedis,
+        prefix: config.redisPrefix,
+        ownership: ownership!,
+        analytics: analyticsService,
+        metrics,
+        logger: logger.child({ module: 'orchestrator-agent' }),
+        cores: config.cores,
+      })
+    : undefined;
   const app = await build(
     {
       logger,
@@ -177,29 +238,46 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
         queue,
         metrics,
         models: config.models,
+        ...(ownership ? { modelsFor: (cameraId: string) => ownership.modelsFor(cameraId) } : {}),
         maxPixels: config.maxPixels,
         ...common,
       }),
       results: new ResultService({ repository, ...common }),
-      inference: new InferenceService({
-        pool,
-        metrics,
-        models: config.models,
-        maxPixels: config.maxPixels,
-        ...common,
-      }),
+      inference: inferenceService,
       health: new HealthService({ redis: requestRedis, pool }),
-      analytics: new AnalyticsService({
-        repository: analyticsRepository,
-        processor: analytics,
-        models: config.models,
-        ...common,
-      }),
+      analytics: analyticsService,
     },
     config,
   );
 
   await analytics.start();
+  await agent?.restore();
+  const uploader = config.hubUrl
+    ? new EventUploader({
+        outbox: eventOutbox,
+        hubUrl: config.hubUrl,
+        // The configured token, else the one the model agent enrolled for this node (read each
+        // time: it may be written after start).
+        hubToken:
+          config.hubToken ??
+          (() =>
+            readFile(nodeTokenFile(config), 'utf8').then(
+              (t) => t.trim() || undefined,
+              () => undefined,
+            )),
+        nodeId: config.nodeId,
+        storeId: config.storeId,
+        timezone: config.timezone,
+        metrics,
+        logger,
+        batchSize: config.uploadBatchSize,
+        maxEventsPerSecond: config.uploadMaxEventsPerSecond,
+        maxBackoffMs: config.uploadMaxBackoffMs,
+        outboxMaxLen: config.eventOutboxMaxLen,
+        ...opts.uploader,
+      })
+    : undefined;
+  uploader?.start();
   logger.info({ threads, models: config.models }, 'loading models');
   const ready = pool.start().then(() => {
     processor.start();
@@ -209,11 +287,48 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     );
   });
   ready.catch((err) => logger.error({ err }, 'models failed to load'));
+  const modelAgent = prepared.createAgent(pool, {
+    onSwap: (model, outcome) => metrics.modelSwaps.inc({ model, outcome }),
+  });
+  ready.then(() => modelAgent?.start()).catch(() => {});
+
+  let agentStarted: Promise<void> | undefined;
+  const startAgent = (address: string) => {
+    if (!agent) return Promise.resolve();
+    // Register once the models are warm, with a measured throughput per model.
+    agentStarted ??= ready
+      .then(async () => {
+        const throughput =
+          config.throughputProbeMs > 0
+            ? await measureThroughput({
+                inference: inferenceService,
+                models: config.models,
+                concurrency: threads.inferenceThreads,
+                durationMs: config.throughputProbeMs,
+              })
+            : {};
+        const capabilities = await detectCapabilities({
+          cores: config.cores,
+          models: config.models,
+          throughput,
+        });
+        logger.info(
+          { orchestrator: config.orchestratorUrl, address, throughput },
+          'registering with the orchestrator',
+        );
+        agent.start(config.advertiseUrl ?? address, capabilities);
+      })
+      .catch((err) => logger.error({ err }, 'orchestrator agent did not start'));
+    return agentStarted;
+  };
 
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
+      await modelAgent?.close();
+      await agent?.close();
       await app.close();
+      await uploader?.close().catch(() => {});
       await processor.close().catch(() => {});
       await analytics.close().catch(() => {});
       await pool.close();
@@ -236,7 +351,12 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     processor,
     analytics,
     analyticsRepository,
+    eventOutbox,
+    uploader,
     ready,
+    modelAgent,
+    ...(agent && ownership ? { orchestrator: { agent, ownership } } : {}),
+    startAgent,
     close,
   };
 }

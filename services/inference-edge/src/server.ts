@@ -37,6 +37,7 @@ export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}):
     node.logger.info({ url: address }, 'edge listening');
     const port = (node.app.server.address() as { port: number }).port;
     const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    void node.startAgent(url);
     return {
       node,
       url,

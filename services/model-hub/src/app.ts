@@ -6,13 +6,22 @@ import { ZodError } from 'zod';
 import { auth } from './auth.ts';
 import type { HubConfig } from './config.ts';
 import { blobsController } from './controllers/blobs.controller.ts';
+import { dashboardController } from './controllers/dashboard.controller.ts';
+import { eventsController } from './controllers/events.controller.ts';
 import { healthController } from './controllers/health.controller.ts';
 import { modelsController } from './controllers/models.controller.ts';
+import { nodesController } from './controllers/nodes.controller.ts';
+import { rolloutsController } from './controllers/rollouts.controller.ts';
+import { storesController } from './controllers/stores.controller.ts';
 import { tokensController } from './controllers/tokens.controller.ts';
 import { HubError, type HubErrorCode } from './errors.ts';
 import type { HubMetrics } from './metrics.ts';
+import type { EventIngestService } from './services/event-ingest.service.ts';
 import type { HealthService } from './services/health.service.ts';
 import type { ModelService } from './services/model.service.ts';
+import type { NodeService } from './services/node.service.ts';
+import type { RolloutService } from './services/rollout.service.ts';
+import type { StoreMetricsService } from './services/store-metrics.service.ts';
 import type { TokenService } from './services/token.service.ts';
 import type { SigningKey } from './signing/signing-key.ts';
 
@@ -23,6 +32,10 @@ export interface HubAppDeps {
   tokens: TokenService;
   health: HealthService;
   signingKey: SigningKey;
+  ingest: EventIngestService;
+  stores: StoreMetricsService;
+  nodes: NodeService;
+  rollouts: RolloutService;
 }
 
 /** Fastify's (and @fastify/multipart's) own errors that reach a client, in the hub's catalogue. */
@@ -87,7 +100,16 @@ export async function build(deps: HubAppDeps, config: HubConfig): Promise<Fastif
           'Versioned, validated, signed ONNX models. Errors are {code, message}; codes in services/model-hub/README.md.',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      tags: [{ name: 'models' }, { name: 'blobs' }, { name: 'tokens' }, { name: 'health' }],
+      tags: [
+        { name: 'models' },
+        { name: 'blobs' },
+        { name: 'tokens' },
+        { name: 'nodes' },
+        { name: 'rollouts' },
+        { name: 'events' },
+        { name: 'stores' },
+        { name: 'health' },
+      ],
     },
   });
   await app.register(multipart, {
@@ -104,6 +126,11 @@ export async function build(deps: HubAppDeps, config: HubConfig): Promise<Fastif
   await app.register(blobsController, { models: deps.models, metrics: deps.metrics });
   await app.register(tokensController, { tokens: deps.tokens, signingKey: deps.signingKey });
   await app.register(healthController, { health: deps.health, metrics: deps.metrics });
+  await app.register(eventsController, { ingest: deps.ingest, maxBatchBytes: config.maxEventBatchBytes });
+  await app.register(storesController, { stores: deps.stores });
+  await app.register(nodesController, { nodes: deps.nodes });
+  await app.register(rolloutsController, { rollouts: deps.rollouts });
+  await app.register(dashboardController);
   const openapi = { config: { role: 'public' as const }, schema: { hide: true } };
   app.get('/documentation/json', openapi, async () => app.swagger());
   app.get('/openapi.json', openapi, async () => app.swagger());

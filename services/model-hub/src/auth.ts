@@ -30,8 +30,24 @@ export const auth = fp<{ tokens: TokenService }>(async (app, { tokens }) => {
   app.addHook('onRequest', async (req) => {
     const role = req.routeOptions.config.role;
     if (role === undefined || role === 'public') return;
-    const principal = await tokens.authenticate(req.headers.authorization);
+    // The dashboard keeps its token in a cookie (an EventSource cannot send headers). Only reads
+    // may use it: a cookie rides along on cross-site requests, a header never does (no CSRF).
+    const header =
+      req.headers.authorization ??
+      (req.method === 'GET' || req.method === 'HEAD' ? cookieToken(req.headers.cookie) : undefined);
+    const principal = await tokens.authenticate(header);
     tokens.authorize(principal, role);
     req.principal = principal;
   });
 }) as FastifyPluginAsync<{ tokens: TokenService }>;
+
+/** `Bearer <sv_token cookie>`, when the cookie is there. */
+function cookieToken(cookie: string | undefined): string | undefined {
+  const m = /(?:^|;\s*)sv_token=([^;]+)/.exec(cookie ?? '');
+  if (!m) return undefined;
+  try {
+    return `Bearer ${decodeURIComponent(m[1]!)}`;
+  } catch {
+    return 'Bearer (malformed cookie)'; // refused as an unknown token, never a 500
+  }
+}

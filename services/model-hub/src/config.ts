@@ -33,8 +33,24 @@ export const hubConfigSchema = z
      * `<dataDir>/admin-token` (mode 0600).
      */
     adminToken: z.string().min(16, 'the admin token must be at least 16 characters').optional(),
+    /**
+     * How long raw store events are kept after they arrive (and so how long a re-sent event is
+     * recognised as a duplicate: keep it above the edges' outbox retention, 7 days by default).
+     * Minute rollups are kept as long; hour and day rollups are kept. @defaultValue 30 days
+     */
+    eventRetentionMs: int(60_000).default(30 * 24 * 3600 * 1000),
+    /** How often retention runs (the first time a minute after start); 0 turns it off. @defaultValue 1 h */
+    eventPruneIntervalMs: int(0).default(3_600_000),
+    /** A node counts as up when it uploaded or sent a heartbeat this recently. @defaultValue 90 s */
+    nodeUpAfterMs: int(1000).default(90_000),
+    /** Largest event batch, decompressed. @defaultValue 16 MiB */
+    maxEventBatchBytes: int(1024).default(16 * 1024 * 1024),
     /** Validating a published model (parse, onnxruntime load, graph check) longer than this fails. @defaultValue 120 s */
     validationTimeoutMs: int(1000).default(120_000),
+    /** How often running rollouts are evaluated (health reports also trigger it). @defaultValue 1 s */
+    rolloutTickMs: int(50).default(1000),
+    /** A wave node that has not switched to the new version by then counts as a breach. @defaultValue 10 min */
+    rolloutNodeTimeoutMs: int(1000).default(600_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .transform((c) => ({
@@ -62,6 +78,12 @@ const ENV: Record<string, keyof HubConfigInput> = {
   HUB_SIGNING_KEY_PATH: 'signingKeyPath',
   HUB_ADMIN_TOKEN: 'adminToken',
   HUB_VALIDATION_TIMEOUT_MS: 'validationTimeoutMs',
+  HUB_EVENT_RETENTION_MS: 'eventRetentionMs',
+  HUB_NODE_UP_AFTER_MS: 'nodeUpAfterMs',
+  HUB_EVENT_PRUNE_INTERVAL_MS: 'eventPruneIntervalMs',
+  HUB_MAX_EVENT_BATCH_BYTES: 'maxEventBatchBytes',
+  HUB_ROLLOUT_TICK_MS: 'rolloutTickMs',
+  HUB_ROLLOUT_NODE_TIMEOUT_MS: 'rolloutNodeTimeoutMs',
   HUB_LOG_LEVEL: 'logLevel',
 };
 

@@ -13,6 +13,20 @@ export const hubErrors = {
   HUB_ERR_BAD_VERSION: { statusCode: 400, message: 'version is not a semantic version (e.g. 1.3.0)' },
   HUB_ERR_BAD_ALIAS: { statusCode: 400, message: 'aliases are 1–32 of a-z 0-9 -, starting with a letter' },
   HUB_ERR_BAD_DIGEST: { statusCode: 400, message: 'digest must be sha256:<64 hex digits>' },
+  HUB_ERR_BAD_EVENT_BATCH: {
+    statusCode: 400,
+    message: 'the event batch is not a valid batch (schemaVersion, nodeId, storeId, events)',
+  },
+  HUB_ERR_BAD_STORE_ID: { statusCode: 400, message: 'store ids are 1–64 of A-Z a-z 0-9 _ . -' },
+  HUB_ERR_BAD_METRIC_QUERY: {
+    statusCode: 400,
+    message:
+      'unknown metric or bucket (metric: footfall_in|footfall_out|occupancy|dwell|queue_length|queue_wait|alerts; bucket: 1m|5m|1h|1d)',
+  },
+  HUB_ERR_BAD_TIME_RANGE: {
+    statusCode: 400,
+    message: 'from/to must be ISO 8601 times with from before to, and at most 10 000 buckets apart',
+  },
   HUB_ERR_MODEL_FILE_MISSING: { statusCode: 400, message: 'the multipart body has no `model` file part' },
   HUB_ERR_NOT_ONNX: { statusCode: 422, message: 'the uploaded file is not a readable ONNX model' },
   HUB_ERR_ONNX_REJECTED: { statusCode: 422, message: 'onnxruntime cannot load the uploaded model' },
@@ -28,7 +42,28 @@ export const hubErrors = {
   HUB_ERR_VERSION_NOT_FOUND: { statusCode: 404, message: 'no such model version or alias' },
   HUB_ERR_BLOB_NOT_FOUND: { statusCode: 404, message: 'no such blob' },
   HUB_ERR_TOKEN_NOT_FOUND: { statusCode: 404, message: 'no such token' },
+  HUB_ERR_STORE_NOT_FOUND: { statusCode: 404, message: 'no such store' },
   HUB_ERR_NOT_FOUND: { statusCode: 404, message: 'no such route' },
+  HUB_ERR_NODE_NOT_FOUND: { statusCode: 404, message: 'no such node' },
+  HUB_ERR_ROLLOUT_NOT_FOUND: { statusCode: 404, message: 'no such rollout' },
+  HUB_ERR_BAD_NODE_ID: { statusCode: 400, message: 'node ids are 1–64 of A-Z a-z 0-9 _ . -' },
+  HUB_ERR_BAD_HEALTH_REPORT: { statusCode: 400, message: 'the health report is invalid' },
+  HUB_ERR_BAD_ROLLOUT: { statusCode: 400, message: 'the rollout request is invalid' },
+  HUB_ERR_BAD_WAVES: {
+    statusCode: 400,
+    message: 'waves must grow (percent strictly increasing, the last 100) and cover every target store once',
+  },
+  HUB_ERR_NO_TARGET_NODES: { statusCode: 422, message: 'no known node matches the rollout target' },
+  HUB_ERR_ROLLOUT_CONFLICT: {
+    statusCode: 409,
+    message: 'this model already has a running or paused rollout',
+  },
+  HUB_ERR_ROLLOUT_STATE: { statusCode: 409, message: 'the rollout cannot do that in its current state' },
+  HUB_ERR_NODE_TOKEN_MISMATCH: { statusCode: 403, message: 'this node token belongs to another node' },
+  HUB_ERR_ENROLMENT_REFUSED: {
+    statusCode: 401,
+    message: 'unknown, expired or used-up enrolment token, or one issued for another store',
+  },
   HUB_ERR_VERSION_EXISTS: {
     statusCode: 409,
     message: 'this version is already published with other content; versions are immutable',

@@ -7,10 +7,17 @@ import type { HubConfig } from './config.ts';
 import { type HubDb, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrations.ts';
 import { HubMetrics } from './metrics.ts';
+import { EventRepository } from './repositories/event.repository.ts';
 import { ModelRepository } from './repositories/model.repository.ts';
+import { RolloutRepository } from './repositories/rollout.repository.ts';
+import { StoreRepository } from './repositories/store.repository.ts';
 import { TokenRepository } from './repositories/token.repository.ts';
+import { EventIngestService } from './services/event-ingest.service.ts';
 import { HealthService } from './services/health.service.ts';
 import { ModelService } from './services/model.service.ts';
+import { NodeService } from './services/node.service.ts';
+import { RolloutService } from './services/rollout.service.ts';
+import { StoreMetricsService } from './services/store-metrics.service.ts';
 import { TokenService } from './services/token.service.ts';
 import { SigningKey } from './signing/signing-key.ts';
 import { type BlobStore, FsBlobStore } from './storage/blob-store.ts';
@@ -35,6 +42,13 @@ export interface Hub {
   signingKey: SigningKey;
   /** The bootstrap admin token, and the file it is kept in when it was generated. */
   adminToken: { token: string; file?: string };
+  /** Store events in (ingest, retention). */
+  ingest: EventIngestService;
+  /** Stores and their metrics. */
+  stores: StoreMetricsService;
+  /** Edges (enrolment, health, desired state) and rollouts. */
+  nodes: NodeService;
+  rollouts: RolloutService;
   close(): Promise<void>;
 }
 
@@ -68,16 +82,61 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
       logger,
     });
     const health = new HealthService({ db: database.db, databaseKind: database.kind });
-    const app = await build({ logger, metrics, models, tokens, health, signingKey }, config);
+    const eventRepository = new EventRepository(database.db);
+    const ingest = new EventIngestService({
+      repository: eventRepository,
+      metrics,
+      logger,
+      retentionMs: config.eventRetentionMs,
+    });
+    const stores = new StoreMetricsService({
+      stores: new StoreRepository(database.db),
+      events: eventRepository,
+      nodeUpAfterMs: config.nodeUpAfterMs,
+    });
+    const rolloutRepository = new RolloutRepository(database.db);
+    const nodes = new NodeService({ repository: rolloutRepository, models, tokens, logger });
+    const rollouts = new RolloutService({
+      repository: rolloutRepository,
+      models,
+      nodes,
+      logger,
+      tickMs: config.rolloutTickMs,
+      nodeTimeoutMs: config.rolloutNodeTimeoutMs,
+    });
+    // A health report re-evaluates the rollouts at once (the timer is the fallback).
+    nodes.onHealth = () => void rollouts.tick().catch((err) => logger.error({ err }, 'rollout tick failed'));
+    const app = await build(
+      { logger, metrics, models, tokens, health, signingKey, ingest, stores, nodes, rollouts },
+      config,
+    );
+    rollouts.start();
+    if (config.eventPruneIntervalMs > 0) ingest.startRetention(config.eventPruneIntervalMs);
     let closed: Promise<void> | undefined;
     const close = () => {
       closed ??= (async () => {
+        ingest.stopRetention();
+        rollouts.stop();
         await app.close();
         await database.close();
       })();
       return closed;
     };
-    return { app, config, logger, metrics, database, blobs, signingKey, adminToken, close };
+    return {
+      app,
+      config,
+      logger,
+      metrics,
+      database,
+      blobs,
+      signingKey,
+      adminToken,
+      ingest,
+      stores,
+      nodes,
+      rollouts,
+      close,
+    };
   } catch (err) {
     await database.close();
     throw err;

@@ -8,6 +8,8 @@ export class HubMetrics {
   readonly publishedBytes: Counter;
   readonly validationSeconds: Histogram<'result'>;
   readonly blobBytesServed: Counter;
+  readonly eventsIngested: Counter<'result'>;
+  readonly eventBatchSeconds: Histogram;
 
   constructor() {
     const registry = new Registry();
@@ -42,6 +44,18 @@ export class HubMetrics {
     this.blobBytesServed = new Counter({
       name: 'hub_blob_bytes_served_total',
       help: 'Blob bytes sent to clients (full and ranged downloads).',
+      registers,
+    });
+    this.eventsIngested = new Counter({
+      name: 'hub_events_ingested_total',
+      help: 'Store events received from edges, by result: accepted (new), duplicate (sent before), rejected.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.eventBatchSeconds = new Histogram({
+      name: 'hub_event_batch_seconds',
+      help: 'Time to store one event batch with its rollups.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
   }

@@ -33,6 +33,8 @@ export interface EdgeThreads {
 }
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
+// vitest's module runner has no import.meta.resolve; there the child resolves tsx from the checkout root.
+const TSX = typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx') : 'tsx';
 
 export class EdgeProcess {
   readonly url: string;
@@ -88,14 +90,10 @@ export class EdgeProcess {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGE_')) env[k] = v;
     env.STOREVISION_TSX_LOADED = '1';
-    const child = spawn(
-      process.execPath,
-      [...(o.execArgv ?? []), '--import', import.meta.resolve('tsx'), MAIN, ...args],
-      {
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawn(process.execPath, [...(o.execArgv ?? []), '--import', TSX, MAIN, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const log: string[] = [];
     let threads: EdgeThreads | undefined;
     let url: string | undefined;

@@ -8,7 +8,9 @@ import { parseFps, parsePositiveInt, parseScenes, parseSeed, parseSeeds } from '
 import { formatAnalyticsBench, runAnalyticsBench } from '../bench/analytics-bench.ts';
 import { formatEdgeBench, runEdgeBench } from '../bench/edge-bench.ts';
 import { defaultBareConfigs, parseBareConfig, parseResolution } from '../bench/edge-bench-stats.ts';
+import { formatEventsBench, runEventsBench } from '../bench/events-bench.ts';
 import { formatModelBench, runModelBench } from '../bench/model-bench.ts';
+import { formatPlacementBench, runPlacementBench } from '../bench/placement-bench.ts';
 import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
 
@@ -30,6 +32,34 @@ const MODELS_DIR = fileURLToPath(new URL('../../../../models', import.meta.url))
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (tables, or JSON with --json)');
+  bench
+    .command('events')
+    .description(
+      "the hub's store-event path: ingest events/s (gzip batches over HTTP) and metrics query latencies over a month of many stores",
+    )
+    .option('--events <n>', 'events to ingest', '100000')
+    .option('--batch-size <n>', 'events per batch', '500')
+    .option('--concurrency <n>', 'uploaders at once', '2')
+    .option('--stores <n>', 'stores of history loaded for the queries', '100')
+    .option('--days <n>', 'days of history per store', '30')
+    .option('--query-runs <n>', 'runs per query', '30')
+    .option('--database-url <url>', 'postgres://… to bench PostgreSQL (default: a temporary SQLite file)')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (o) => {
+      const result = await runEventsBench({
+        events: parsePositiveInt('events', o.events, 100_000_000),
+        batchSize: parsePositiveInt('batch-size', o.batchSize, 5000),
+        concurrency: parsePositiveInt('concurrency', o.concurrency, 64),
+        stores: parsePositiveInt('stores', o.stores, 10_000),
+        days: parsePositiveInt('days', o.days, 366),
+        queryRuns: parsePositiveInt('query-runs', o.queryRuns, 10_000),
+        ...(o.databaseUrl ? { databaseUrl: o.databaseUrl } : {}),
+        onProgress: (m) => {
+          if (!o.json) process.stderr.write(`${m}\n`);
+        },
+      });
+      console.log(o.json ? JSON.stringify(result, null, 2) : formatEventsBench(result));
+    });
   bench
     .command('analytics')
     .description(
@@ -121,6 +151,29 @@ export function registerBench(program: Command): void {
       console.log(o.json ? JSON.stringify(result, null, 2) : formatModelBench(result));
     });
   registerEdgeBench(bench);
+  bench
+    .command('placement')
+    .description(
+      'orchestrator planner: plan time for a chain, re-plan after a node loss, optimality gap vs HiGHS',
+    )
+    .option('--stores <n>', 'stores of the chain', '1000')
+    .option('--nodes <n>', 'nodes per store', '4')
+    .option('--cameras <n>', 'cameras per store (2 pipelines each)', '12')
+    .option('--gap-stores <n>', 'small random stores solved exactly for the gap', '50')
+    .option('--seed <n>', 'seed of the random instances', '7')
+    .option('--headroom <x>', 'share of capacity left free', '0.2')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (o) => {
+      const result = await runPlacementBench({
+        stores: parsePositiveInt('stores', o.stores, 100_000),
+        nodesPerStore: parsePositiveInt('nodes', o.nodes, 64),
+        camerasPerStore: parsePositiveInt('cameras', o.cameras, 256),
+        gapStores: parsePositiveInt('gap-stores', o.gapStores, 10_000),
+        seed: parseSeed(o.seed),
+        headroom: Number(o.headroom),
+      });
+      console.log(o.json ? JSON.stringify(result, null, 2) : formatPlacementBench(result));
+    });
 }
 
 /** Option values of `bench edge` that `--quick` changes (unless given on the command line). */

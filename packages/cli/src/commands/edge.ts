@@ -47,11 +47,24 @@ export function registerEdge(program: Command): void {
       '--orchestrator-url <url>',
       'register with this orchestrator and run the cameras it assigns (default: none, every camera runs every model)',
     )
-    .option('--advertise-url <url>', 'where cameras and other edges reach this node (default: the listen address)')
+    .option(
+      '--advertise-url <url>',
+      'where cameras and other edges reach this node (default: the listen address)',
+    )
     .option('--node-pool <name>', 'node pool label (default: the store id)')
     .option('--zone <name>', 'zone label (rack, room)')
     .option('--heartbeat-interval <ms>', 'heartbeat period to the orchestrator', '2000')
     .option('--throughput-probe <ms>', 'start-up throughput measurement per model (0: skip)', '1000')
+    .option('--hub-url <url>', 'model hub to upload analytics events to (default: no upload)')
+    .option('--hub-token <token>', "this node's hub API token (role node)")
+    .option(
+      '--hub-enrolment-token <token>',
+      'enrolment token from a hub admin, exchanged once for a node token',
+    )
+    .option(
+      '--hub-public-key <pem-or-file>',
+      "the hub's ed25519 public key (pinned; turns the model agent on)",
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .addHelpText(
       'after',
@@ -95,6 +108,10 @@ export function registerEdge(program: Command): void {
           ...pick('bodyLimitBytes', 'bodyLimit', Number),
           ...pick('maxPixels', 'maxPixels', Number),
           ...pick('outboxMaxLen', 'outboxMaxLen', Number),
+          ...pick('hubUrl', 'hubUrl', String),
+          ...pick('hubToken', 'hubToken', String),
+          ...pick('hubEnrolmentToken', 'hubEnrolmentToken', String),
+          ...pick('hubPublicKey', 'hubPublicKey', String),
           ...pick('storeId', 'storeId', String),
           ...pick('timezone', 'timezone', String),
           ...pick('orchestratorUrl', 'orchestratorUrl', String),

@@ -34,6 +34,11 @@ export function registerHub(program: Command): void {
     )
     .option('--admin-token <token>', 'bootstrap admin token (default: generated into <data-dir>/admin-token)')
     .option('--validation-timeout <ms>', 'longest a published model may take to validate', '120000')
+    .option(
+      '--event-retention <ms>',
+      'how long raw store events (and minute rollups) are kept',
+      String(30 * 86_400_000),
+    )
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .addHelpText(
       'after',
@@ -62,6 +67,7 @@ export function registerHub(program: Command): void {
           ...pick('signingKeyPath', 'signingKey', 'HUB_SIGNING_KEY_PATH', String),
           ...pick('adminToken', 'adminToken', 'HUB_ADMIN_TOKEN', String),
           ...pick('validationTimeoutMs', 'validationTimeout', 'HUB_VALIDATION_TIMEOUT_MS', Number),
+          ...pick('eventRetentionMs', 'eventRetention', 'HUB_EVENT_RETENTION_MS', Number),
           ...pick('logLevel', 'logLevel', 'HUB_LOG_LEVEL', (v) => v as HubConfigInput['logLevel']),
         });
       } catch (err) {
@@ -73,7 +79,7 @@ export function registerHub(program: Command): void {
         ? `admin token in ${running.hub.adminToken.file}`
         : 'admin token from configuration';
       console.error(
-        `storevision hub: listening on ${running.url} (${running.hub.database.kind}, data in ${config.dataDir}; ${token})`,
+        `storevision hub: listening on ${running.url} (${running.hub.database.kind}, data in ${config.dataDir}; ${token}); dashboard at ${running.url}/`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import type { Rollout } from '@storevision/contracts';
 import type { Command } from 'commander';
 import { CliError } from '../errors.ts';
 import { DEFAULT_HUB_URL, HubClient, LOCAL_ADMIN_TOKEN_FILE, resolveToken } from '../hub-client.ts';
@@ -24,7 +25,7 @@ async function client(o: { hub: string; token?: string }): Promise<HubClient> {
 export function registerModels(program: Command): void {
   const models = program
     .command('models')
-    .description('publish, list and promote model versions in the model hub');
+    .description('publish, list, promote and roll out model versions in the model hub');
 
   hubOption(
     models
@@ -129,6 +130,121 @@ export function registerModels(program: Command): void {
     const r = await (await client(o)).setAlias(name, o.alias, version);
     console.log(`${r.name}@${r.alias} -> ${r.version}`);
   });
+
+  hubOption(
+    models
+      .command('rollout <name> <versionOrAlias>')
+      .description('roll a version (or alias) out to stores in waves, gated on the edges’ health')
+      .option('--waves <list>', 'cumulative percents of the target stores, or stores joined by +', '100')
+      .option('--hold <seconds>', 'how long each wave must stay healthy before the next', '60')
+      .option('--stores <ids>', 'only these stores (comma-separated)')
+      .option('--node-pools <ids>', 'only these node pools (comma-separated)')
+      .option('--labels <k=v,…>', 'only nodes with these labels')
+      .option('--max-error-rate <r>', 'health gate: largest error rate (0–1)', '0.01')
+      .option('--max-p99 <ms>', 'health gate: largest p99 inference latency', '1000')
+      .option('--json', 'print the hub answer as JSON'),
+  )
+    .addHelpText(
+      'after',
+      '\nA wave whose edges fail to load the version or breach the gate pauses the rollout and goes back\n' +
+        'to the previous version by itself.\n\nExamples:\n' +
+        '  storevision models rollout person-detector 1.1.0 --waves 50,100 --hold 30\n' +
+        '  storevision models rollout person-detector stable --waves store-1,store-2+store-3 --hold 600',
+    )
+    .action(async (name: string, ref: string, o) => {
+      const list = (v: string | undefined) =>
+        v
+          ?.split(',')
+          .map((x) => x.trim())
+          .filter(Boolean);
+      const labels = o.labels
+        ? Object.fromEntries(
+            String(o.labels)
+              .split(',')
+              .map((kv) => kv.split('=').map((x) => x.trim())),
+          )
+        : undefined;
+      const maxErrorRate = Number(o.maxErrorRate);
+      const maxP99LatencyMs = Number(o.maxP99);
+      if (!(maxErrorRate >= 0 && maxErrorRate <= 1))
+        throw new CliError('CLI_ERR_USAGE', `--max-error-rate must be 0–1, got "${o.maxErrorRate}"`);
+      if (!(maxP99LatencyMs > 0))
+        throw new CliError('CLI_ERR_USAGE', `--max-p99 must be > 0, got "${o.maxP99}"`);
+      const r = await (await client(o)).createRollout({
+        model: name,
+        ...(/^\d/.test(ref) ? { version: ref } : { alias: ref }),
+        target: {
+          ...(list(o.stores) ? { stores: list(o.stores) } : {}),
+          ...(list(o.nodePools) ? { nodePools: list(o.nodePools) } : {}),
+          ...(labels ? { labels } : {}),
+        },
+        waves: parseWaves(o.waves, o.hold),
+        health: { maxErrorRate, maxP99LatencyMs },
+      });
+      if (o.json) return void console.log(JSON.stringify(r, null, 2));
+      printRollout(r);
+    });
+
+  hubOption(
+    models
+      .command('status <rollout>')
+      .description('a rollout’s state per store and node')
+      .option('--json', 'print the hub answer as JSON'),
+  ).action(async (id: string, o) => {
+    const r = await (await client(o)).getRollout(id);
+    if (o.json) return void console.log(JSON.stringify(r, null, 2));
+    printRollout(r);
+  });
+
+  for (const [action, what] of [
+    ['rollback', 'send every node the rollout moved back to its previous version'],
+    ['pause', 'stop a rollout from advancing'],
+    ['resume', 'resume a paused rollout (or end the current wave’s hold now)'],
+  ] as const) {
+    hubOption(
+      models
+        .command(`${action} <rollout>`)
+        .description(what)
+        .option('--json', 'print the hub answer as JSON'),
+    ).action(async (id: string, o) => {
+      const r = await (await client(o)).rolloutAction(id, action === 'resume' ? 'promote' : action);
+      if (o.json) return void console.log(JSON.stringify(r, null, 2));
+      printRollout(r);
+    });
+  }
+}
+
+/** `--waves 50,100 --hold 30`: cumulative percents (or store lists `s1+s2`) with one hold. */
+export function parseWaves(waves: string, hold: string): Array<Record<string, unknown>> {
+  const holdSeconds = Number(hold);
+  if (!Number.isInteger(holdSeconds) || holdSeconds < 0)
+    throw new CliError('CLI_ERR_USAGE', `--hold must be whole seconds ≥ 0, got "${hold}"`);
+  const parts = waves.split(',').map((w) => w.trim());
+  if (parts.length === 0 || parts.some((p) => p === ''))
+    throw new CliError('CLI_ERR_USAGE', `--waves must be a comma-separated list, got "${waves}"`);
+  return parts.map((p) => {
+    if (/^\d+%?$/.test(p)) return { percent: Number(p.replace('%', '')), holdSeconds };
+    if (/^[A-Za-z0-9_.-]+(\+[A-Za-z0-9_.-]+)*$/.test(p)) return { stores: p.split('+'), holdSeconds };
+    throw new CliError('CLI_ERR_USAGE', `bad wave "${p}": a percent (50) or stores joined by + (s1+s2)`);
+  });
+}
+
+function printRollout(r: Rollout): void {
+  console.log(
+    `rollout ${r.id}: ${r.model}@${r.version} ${r.state} (wave ${r.currentWave + 1}/${r.waves.length})`,
+  );
+  if (r.reason) console.log(`reason: ${r.reason}`);
+  printTable(
+    ['STORE', 'WAVE', 'STATE', 'NODES'],
+    r.stores.map((s) => [
+      s.storeId,
+      String(s.wave + 1),
+      s.state,
+      s.nodes
+        .map((n) => `${n.nodeId}:${n.state}${n.reportedVersion ? `@${n.reportedVersion}` : ''}`)
+        .join(' '),
+    ]),
+  );
 }
 
 function printTable(head: string[], rows: string[][]): void {

@@ -1,3 +1,4 @@
+import { analyticsConfigForScene } from '@storevision/analytics';
 import { type RenderedFrame, SequenceRenderer, streamSequence, writeSequence } from '@storevision/scenes';
 import type { Command } from 'commander';
 import { parseFps, parsePositiveInt, parseScene, parseSeed, parseSize } from '../args.ts';
@@ -21,6 +22,14 @@ export function registerSimulate(program: Command): void {
     .option('--out <dir>', 'write frames/NNNNNN.jpg, ground-truth.jsonl and scene.json here')
     .option('--edge <url>', 'push frames in real time to this edge (e.g. http://localhost:8080)')
     .option('--camera <id>', 'camera id used with --edge', 'cam-1')
+    .option(
+      '--analytics',
+      "with --edge: first give the camera the scene's analytics config (zones, lines, occupancy, footfall, dwell, queue)",
+    )
+    .option(
+      '--live-clock',
+      'capture times from now, not the fixed reproducible epoch (for the live dashboard)',
+    )
     .option('--quiet', 'no progress bar')
     .addHelpText(
       'after',
@@ -45,10 +54,29 @@ export function registerSimulate(program: Command): void {
           throw new CliError('CLI_ERR_USAGE', `bad --edge URL "${o.edge}"`);
         }
       }
-      const renderer = new SequenceRenderer({ scene, seed, frames, fps, ...size });
+      const renderer = new SequenceRenderer({
+        scene,
+        seed,
+        frames,
+        fps,
+        ...size,
+        ...(o.liveClock ? { startEpochMs: Date.now() } : {}),
+      });
       const pusher = edgeUrl ? new EdgeFramePusher({ edgeUrl, cameraId: o.camera, fps }) : undefined;
       if (pusher && !/^[A-Za-z0-9_.-]{1,64}$/.test(o.camera))
         throw new CliError('CLI_ERR_USAGE', `bad --camera "${o.camera}": use 1–64 of A-Z a-z 0-9 _ . -`);
+      if (edgeUrl && o.analytics) {
+        const url = new URL(`v1/cameras/${encodeURIComponent(o.camera)}/analytics/config`, edgeUrl);
+        const res = await fetch(url, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(analyticsConfigForScene(renderer.describe())),
+        }).catch((err: Error) => {
+          throw new CliError('CLI_ERR_USAGE', `cannot reach ${edgeUrl}: ${err.message}`);
+        });
+        if (!res.ok)
+          throw new CliError('CLI_ERR_USAGE', `edge refused the analytics config: ${await res.text()}`);
+      }
       const bar = progressBar(`${scene} seed ${seed}`, frames, !o.quiet && process.stderr.isTTY === true);
       const onFrame = async (f: RenderedFrame) => {
         if (pusher) await pusher.push(f.index, f.jpeg, renderer.startEpochMs + f.truth.t);

@@ -36,26 +36,56 @@ sharp.concurrency(init.sharpConcurrency);
 sharp.cache(false);
 
 const send = (msg: FromThread) => port.postMessage(msg);
+/**
+ * Loaded detectors by `name@version`. Several versions of a model can be loaded at once while the
+ * live one is switched: tasks name the version they run (set by the pool), so a task that started
+ * on the old version finishes on it; the old one is released when its last task is done.
+ */
 const detectors = new Map<string, Detector>();
+/** The version of each model loaded at start (tasks without `versions` use it). */
+const initial = new Map<string, string>();
+/** Tasks running on each loaded version, and versions waiting for their last task to release. */
+const inUse = new Map<string, number>();
+const unloadWhenIdle = new Set<string>();
+const keyOf = (name: string, version: string) => `${name}@${version}`;
+
+async function loadDetector(name: string, dir: string): Promise<LoadedModel> {
+  const detector = await createDetectorFromPackage(dir, {
+    session: { intraOpNumThreads: init.intraOpThreads, interOpNumThreads: 1 },
+    maxPixels: init.maxPixels,
+    warmupRuns: 2,
+    logger,
+  });
+  if (detector.manifest.name !== name) {
+    await detector.release();
+    throw Object.assign(new Error(`package in ${dir} is ${detector.manifest.name}, not ${name}`), {
+      code: 'EDGE_ERR_MODEL_LOAD_FAILED',
+    });
+  }
+  const key = keyOf(name, detector.manifest.version);
+  const existing = detectors.get(key);
+  if (existing) {
+    // Already loaded (a rollback to a version still held): keep the warm one.
+    await detector.release();
+    unloadWhenIdle.delete(key);
+  } else detectors.set(key, detector);
+  const d = detectors.get(key)!;
+  return {
+    name,
+    version: d.manifest.version,
+    manifest: d.manifest,
+    executionProviders: [...d.executionProviders],
+  };
+}
 
 async function load(): Promise<void> {
   const t0 = performance.now();
   try {
     const loaded: LoadedModel[] = [];
     for (const [name, dir] of Object.entries(init.models)) {
-      const detector = await createDetectorFromPackage(dir, {
-        session: { intraOpNumThreads: init.intraOpThreads, interOpNumThreads: 1 },
-        maxPixels: init.maxPixels,
-        warmupRuns: 2,
-        logger,
-      });
-      detectors.set(name, detector);
-      loaded.push({
-        name,
-        version: detector.manifest.version,
-        manifest: detector.manifest,
-        executionProviders: [...detector.executionProviders],
-      });
+      const m = await loadDetector(name, dir);
+      initial.set(name, m.version);
+      loaded.push(m);
     }
     send({ type: 'ready', models: loaded, loadMs: performance.now() - t0 });
   } catch (err) {
@@ -63,11 +93,39 @@ async function load(): Promise<void> {
   }
 }
 
+function unload(key: string): void {
+  if ((inUse.get(key) ?? 0) > 0) {
+    unloadWhenIdle.add(key);
+    return;
+  }
+  unloadWhenIdle.delete(key);
+  const d = detectors.get(key);
+  if (!d) return;
+  detectors.delete(key);
+  inputs.delete(key);
+  d.release().catch((err) => logger.warn({ err, model: key }, 'releasing a model failed'));
+}
+
+/** Holds the detectors a task uses until it ends, so an unload waits for it. */
+async function withModels<T>(keys: string[], fn: () => Promise<T>): Promise<T> {
+  for (const k of keys) inUse.set(k, (inUse.get(k) ?? 0) + 1);
+  try {
+    return await fn();
+  } finally {
+    for (const k of keys) {
+      const n = (inUse.get(k) ?? 1) - 1;
+      inUse.set(k, n);
+      if (n === 0 && unloadWhenIdle.has(k)) unload(k);
+    }
+  }
+}
+
 async function run(task: TaskRequest): Promise<TaskResult> {
   if (task.kind === 'infer') {
-    const detector = detectorFor(task.model);
+    const key = keyFor(task.model, task.version);
+    const detector = detectorFor(key);
     const t0 = performance.now();
-    const out = await detector.run(task.tensor);
+    const out = await withModels([key], () => detector.run(task.tensor));
     return {
       kind: 'infer',
       outputName: detector.manifest.output.name,
@@ -85,7 +143,17 @@ async function run(task: TaskRequest): Promise<TaskResult> {
   }
   if (task.fault === 'hang') for (;;) {}
   const names = task.models;
-  const used = names.map(detectorFor);
+  const keys = names.map((n) => keyFor(n, task.versions?.[n]));
+  const used = keys.map(detectorFor);
+  return withModels(keys, () => detect(task, names, keys, used));
+}
+
+async function detect(
+  task: Extract<TaskRequest, { kind: 'detect' }>,
+  names: string[],
+  keys: string[],
+  used: Detector[],
+): Promise<TaskResult> {
   const t0 = performance.now();
   const frame = await decodeForModels(
     Buffer.from(task.image.buffer, task.image.byteOffset, task.image.byteLength),
@@ -97,7 +165,7 @@ async function run(task: TaskRequest): Promise<TaskResult> {
   for (let i = 0; i < used.length; i++) {
     const detector = used[i]!;
     const geometry = frame.geometries[i]!;
-    const tensor = inputFor(names[i]!, detector);
+    const tensor = inputFor(keys[i]!, detector);
     writeTensor(await pixelsFor(frame, geometry), geometry, detector.inputSpec, tensor);
     const t1 = performance.now();
     const output = await detector.run(tensor);
@@ -124,10 +192,14 @@ function inputFor(name: string, detector: Detector): InputTensorData {
   return t;
 }
 
-function detectorFor(name: string): Detector {
-  const d = detectors.get(name);
+function keyFor(name: string, version: string | undefined): string {
+  return keyOf(name, version ?? initial.get(name) ?? '');
+}
+
+function detectorFor(key: string): Detector {
+  const d = detectors.get(key);
   if (!d)
-    throw Object.assign(new Error(`model ${name} is not loaded on this thread`), {
+    throw Object.assign(new Error(`model ${key} is not loaded on this thread`), {
       code: 'EDGE_ERR_MODEL_NOT_FOUND',
     });
   return d;
@@ -142,7 +214,18 @@ function serialize(err: unknown): { code?: string; message: string } {
 }
 
 port.on('message', (msg: ToThread) => {
-  if (msg.type !== 'task') return;
+  if (msg.type === 'load-model') {
+    const t0 = performance.now();
+    loadDetector(msg.name, msg.dir).then(
+      (model) => send({ type: 'model-loaded', id: msg.id, model, loadMs: performance.now() - t0 }),
+      (err) => send({ type: 'model-load-failed', id: msg.id, error: serialize(err) }),
+    );
+    return;
+  }
+  if (msg.type === 'unload-model') {
+    unload(keyOf(msg.name, msg.version));
+    return;
+  }
   run(msg.task).then(
     (result) => send({ type: 'done', id: msg.id, result }),
     (err) => send({ type: 'failed', id: msg.id, error: serialize(err) }),

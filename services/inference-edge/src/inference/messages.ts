@@ -30,8 +30,13 @@ export type TaskRequest =
       models: string[];
       overrides?: ThresholdOverrides;
       fault?: InjectedFault;
+      /**
+       * The version of each model to run, set by the pool when it sends the task: a task keeps the
+       * versions live when it started, so a frame in flight finishes on the model it began with.
+       */
+      versions?: Record<string, string>;
     }
-  | { kind: 'infer'; model: string; tensor: Float32Array };
+  | { kind: 'infer'; model: string; tensor: Float32Array; version?: string };
 
 export interface ModelRun {
   version: string;
@@ -64,13 +69,20 @@ export interface LoadedModel {
   executionProviders: string[];
 }
 
-export type ToThread = { type: 'task'; id: number; task: TaskRequest };
+export type ToThread =
+  | { type: 'task'; id: number; task: TaskRequest }
+  /** Load and warm up another model package (a new version) next to the live ones. */
+  | { type: 'load-model'; id: number; name: string; dir: string }
+  /** Release a version once no task uses it any more. */
+  | { type: 'unload-model'; name: string; version: string };
 
 export type FromThread =
   | { type: 'ready'; models: LoadedModel[]; loadMs: number }
   | { type: 'load-failed'; error: SerializedError }
   | { type: 'done'; id: number; result: TaskResult }
-  | { type: 'failed'; id: number; error: SerializedError };
+  | { type: 'failed'; id: number; error: SerializedError }
+  | { type: 'model-loaded'; id: number; model: LoadedModel; loadMs: number }
+  | { type: 'model-load-failed'; id: number; error: SerializedError };
 
 /** An error crossing the thread boundary: the code (DETECTOR_ERR_* or EDGE_ERR_*) survives. */
 export interface SerializedError {

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { EdgeError, type EdgeErrorCode } from '../errors.ts';
+import { EdgeError, type EdgeErrorCode, isEdgeError } from '../errors.ts';
 import type {
   FromThread,
   LoadedModel,
@@ -39,6 +39,17 @@ export interface InferencePoolOptions {
   onThreadRestart?: (reason: 'timeout' | 'crash') => void;
   /** Seconds to wait before retrying a replacement thread whose models failed to load. @defaultValue 2 */
   reloadDelayMs?: number;
+  /**
+   * Called after every model run of a task: its inference time, or `undefined` when the task
+   * failed for a reason that is the model's (not a bad image). Feeds per-version health.
+   */
+  onModelRun?: (model: string, version: string, inferMs: number | undefined) => void;
+}
+
+/** An answer to a control message (`load-model`) from one thread. */
+interface Control {
+  resolve: (m: LoadedModel) => void;
+  reject: (e: Error) => void;
 }
 
 interface Pending {
@@ -61,7 +72,13 @@ interface Slot {
   worker: Worker;
   /** `reserved`: held by a lease that has not given it a task yet. */
   state: 'starting' | 'idle' | 'reserved' | 'busy' | 'dead';
-  current?: { id: number; pending: Pending; timer: NodeJS.Timeout } | undefined;
+  current?:
+    | { id: number; pending: Pending; timer: NodeJS.Timeout; versions: Record<string, string> }
+    | undefined;
+  /** `name@version` loaded on this thread. */
+  loaded: Set<string>;
+  /** Model loads sent to this thread and not answered yet. */
+  controls: Map<number, Control>;
 }
 
 /**
@@ -79,18 +96,26 @@ export class InferencePool {
   readonly #queue: Array<Pending | LeaseRequest> = [];
   #nextId = 1;
   #models: LoadedModel[] = [];
+  /** Package folder of the live version of each model (what a replacement thread loads). */
+  readonly #dirs: Record<string, string>;
+  /** The live version of each model: every task sent from now on runs it. */
+  readonly #active = new Map<string, string>();
+  /** Serializes swaps (one model switch at a time). */
+  #swapping: Promise<unknown> = Promise.resolve();
   #started = false;
   #closed = false;
   #restarts = 0;
 
   constructor(opts: InferencePoolOptions) {
     this.#opts = opts;
+    this.#dirs = { ...opts.models };
   }
 
   /** Starts every thread; resolves once all have loaded and warmed up their models. */
   async start(): Promise<LoadedModel[]> {
     const first = await Promise.all(Array.from({ length: this.#opts.threads }, (_, i) => this.#spawn(i)));
     this.#models = first[0] ?? [];
+    for (const m of this.#models) this.#active.set(m.name, m.version);
     this.#started = true;
     this.#dispatch();
     return this.#models;
@@ -152,6 +177,85 @@ export class InferencePool {
     });
   }
 
+  /** The package folder each model's live version was loaded from. */
+  get modelDirs(): Readonly<Record<string, string>> {
+    return { ...this.#dirs };
+  }
+
+  /**
+   * Hot swap: loads and warms up the package in `dir` on every thread next to the live version,
+   * then switches `name` to it. Tasks already sent finish on the version they started with (the
+   * thread releases the old version after its last one); tasks sent after the switch run the new
+   * one, so no frame is dropped or run half on each. If any thread fails to load or warm it up,
+   * nothing switches: the new version is released where it did load, and this throws
+   * `EDGE_ERR_MODEL_LOAD_FAILED` with the thread's reason.
+   */
+  swapModel(name: string, dir: string): Promise<{ previous: string | undefined; current: LoadedModel }> {
+    const run = this.#swapping.then(() => this.#swap(name, dir));
+    this.#swapping = run.catch(() => {});
+    return run;
+  }
+
+  async #swap(name: string, dir: string): Promise<{ previous: string | undefined; current: LoadedModel }> {
+    if (this.#closed) throw new EdgeError('EDGE_ERR_SHUTTING_DOWN');
+    if (!this.#started) throw new EdgeError('EDGE_ERR_NOT_READY', 'the pool has not started');
+    const live = this.#slots.filter((s) => s.state !== 'dead' && s.state !== 'starting');
+    if (live.length === 0) throw new EdgeError('EDGE_ERR_NOT_READY', 'no inference thread is running');
+    const results = await Promise.allSettled(live.map((s) => this.#load(s, name, dir)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const loaded = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const versions = new Set(loaded.map((m) => m.version));
+    const previous = this.#active.get(name);
+    if (failed || versions.size !== 1) {
+      // Release what did load, unless it is the live version (a swap to the version already live).
+      for (const m of loaded)
+        if (m.version !== previous)
+          for (const s of live) this.#post(s, { type: 'unload-model', name, version: m.version });
+      const reason = failed ? (failed.reason as Error).message : 'threads loaded different versions';
+      throw new EdgeError('EDGE_ERR_MODEL_LOAD_FAILED', `${name} from ${dir}: ${reason}`, {
+        cause: failed?.reason,
+      });
+    }
+    const current = loaded[0]!;
+    this.#active.set(name, current.version);
+    this.#dirs[name] = dir;
+    this.#models = [...this.#models.filter((m) => m.name !== name), current];
+    // A thread started while the new version was loading has only the old one: replace it (rare).
+    for (const s of this.#slots)
+      if (s && s.state !== 'dead' && s.state !== 'starting' && !s.loaded.has(`${name}@${current.version}`)) {
+        s.state = 'dead';
+        void s.worker.terminate();
+        this.#fail(
+          s,
+          'crash',
+          new EdgeError('EDGE_ERR_WORKER_CRASHED', 'replaced to load a new model version'),
+        );
+      }
+    if (previous !== undefined && previous !== current.version)
+      for (const s of live) {
+        this.#post(s, { type: 'unload-model', name, version: previous });
+        s.loaded.delete(`${name}@${previous}`);
+      }
+    this.#opts.logger.info(
+      { module: 'inference-pool', model: name, from: previous, to: current.version },
+      'model switched',
+    );
+    return { previous, current };
+  }
+
+  #load(slot: Slot, name: string, dir: string): Promise<LoadedModel> {
+    const id = this.#nextId++;
+    return new Promise<LoadedModel>((resolve, reject) => {
+      slot.controls.set(id, { resolve, reject });
+      this.#post(slot, { type: 'load-model', id, name, dir });
+    });
+  }
+
+  #post(slot: Slot, msg: ToThread): void {
+    if (slot.state === 'dead') return;
+    slot.worker.postMessage(msg);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -172,7 +276,7 @@ export class InferencePool {
   /** Starts thread `index` (first start or replacement) and resolves when its models are ready. */
   #spawn(index: number): Promise<LoadedModel[]> {
     const init: ThreadInit = {
-      models: this.#opts.models,
+      models: { ...this.#dirs },
       intraOpThreads: this.#opts.intraOpThreads,
       sharpConcurrency: this.#opts.sharpConcurrency,
       maxPixels: this.#opts.maxPixels,
@@ -184,7 +288,11 @@ export class InferencePool {
       workerData: init,
       name: `inference-${index}`,
     });
-    const slot: Slot = { index, worker, state: 'starting' };
+    const slot: Slot = { index, worker, state: 'starting', loaded: new Set(), controls: new Map() };
+    const failControls = (err: Error) => {
+      for (const c of slot.controls.values()) c.reject(err);
+      slot.controls.clear();
+    };
     this.#slots[index] = slot;
     const log = this.#opts.logger.child({ module: 'inference-pool', thread: index });
     return new Promise<LoadedModel[]>((resolve, reject) => {
@@ -193,6 +301,15 @@ export class InferencePool {
         switch (msg.type) {
           case 'ready':
             slot.state = 'idle';
+            for (const m of msg.models) slot.loaded.add(`${m.name}@${m.version}`);
+            // A replacement that started before a switch loaded the old version: start it again.
+            if (this.#started && [...this.#active].some(([n, v]) => !slot.loaded.has(`${n}@${v}`))) {
+              slot.state = 'dead';
+              void worker.terminate();
+              resolve(msg.models);
+              if (!this.#closed) this.#replace(index);
+              return;
+            }
             log.info(
               { loadMs: Math.round(msg.loadMs), models: msg.models.map((m) => m.name) },
               'inference thread ready',
@@ -205,6 +322,23 @@ export class InferencePool {
             void worker.terminate();
             reject(toError(msg.error, 'EDGE_ERR_INTERNAL'));
             return;
+          case 'model-loaded': {
+            slot.loaded.add(`${msg.model.name}@${msg.model.version}`);
+            const c = slot.controls.get(msg.id);
+            slot.controls.delete(msg.id);
+            log.info(
+              { model: msg.model.name, version: msg.model.version, loadMs: Math.round(msg.loadMs) },
+              'model version loaded',
+            );
+            c?.resolve(msg.model);
+            return;
+          }
+          case 'model-load-failed': {
+            const c = slot.controls.get(msg.id);
+            slot.controls.delete(msg.id);
+            c?.reject(toError(msg.error, 'EDGE_ERR_MODEL_LOAD_FAILED'));
+            return;
+          }
           case 'done':
           case 'failed': {
             const cur = slot.current;
@@ -212,8 +346,19 @@ export class InferencePool {
             clearTimeout(cur.timer);
             slot.current = undefined;
             slot.state = 'idle';
-            if (msg.type === 'done') cur.pending.resolve(msg.result);
-            else cur.pending.reject(toError(msg.error, 'EDGE_ERR_INTERNAL'));
+            if (msg.type === 'done') {
+              if (msg.result.kind === 'detect')
+                for (const [model, run] of Object.entries(msg.result.models))
+                  this.#opts.onModelRun?.(model, run.version, run.inferMs);
+              else
+                for (const [model, version] of Object.entries(cur.versions))
+                  this.#opts.onModelRun?.(model, version, msg.result.inferMs);
+              cur.pending.resolve(msg.result);
+            } else {
+              const err = toError(msg.error, 'EDGE_ERR_INTERNAL');
+              this.#modelFailed(cur.pending.task, cur.versions, err);
+              cur.pending.reject(err);
+            }
             this.#dispatch();
             return;
           }
@@ -221,6 +366,7 @@ export class InferencePool {
       });
       worker.on('error', (err) => log.error({ err }, 'inference thread error'));
       worker.on('exit', (code) => {
+        failControls(new EdgeError('EDGE_ERR_WORKER_CRASHED', `thread ${index} exited with ${code}`));
         if (slot.state === 'dead') return;
         const wasStarting = slot.state === 'starting';
         slot.state = 'dead';
@@ -244,8 +390,11 @@ export class InferencePool {
   #fail(slot: Slot, reason: 'timeout' | 'crash', err: EdgeError): void {
     const cur = slot.current;
     slot.current = undefined;
+    for (const c of slot.controls.values()) c.reject(err);
+    slot.controls.clear();
     if (cur) {
       clearTimeout(cur.timer);
+      this.#modelFailed(cur.pending.task, cur.versions, err);
       cur.pending.reject(err);
     }
     if (this.#closed) return;
@@ -278,6 +427,29 @@ export class InferencePool {
       }
       this.#start(slot, next);
     }
+  }
+
+  /** The task with the live version of each of its models pinned (see `swapModel`). */
+  #withVersions(task: TaskRequest): TaskRequest {
+    if (task.kind === 'infer') {
+      const version = this.#active.get(task.model);
+      return version === undefined ? task : { ...task, version };
+    }
+    const versions: Record<string, string> = {};
+    for (const m of task.models) {
+      const v = this.#active.get(m);
+      if (v !== undefined) versions[m] = v;
+    }
+    return { ...task, versions };
+  }
+
+  /** A failed task counts against its models' health unless the image was at fault. */
+  #modelFailed(task: TaskRequest, versions: Record<string, string>, err: Error): void {
+    if (!this.#opts.onModelRun) return;
+    if (isEdgeError(err, 'EDGE_ERR_BAD_IMAGE') || isEdgeError(err, 'EDGE_ERR_IMAGE_TOO_LARGE')) return;
+    if (isEdgeError(err, 'EDGE_ERR_SHUTTING_DOWN') || isEdgeError(err, 'EDGE_ERR_BAD_TENSOR')) return;
+    const models = task.kind === 'detect' ? task.models : [task.model];
+    for (const m of models) this.#opts.onModelRun(m, versions[m] ?? '', undefined);
   }
 
   #lease(slot: Slot): ThreadLease {
@@ -320,8 +492,9 @@ export class InferencePool {
       );
     }, this.#opts.timeoutMs);
     slot.state = 'busy';
-    slot.current = { id, pending, timer };
-    const task = pending.task;
+    const task = this.#withVersions(pending.task);
+    const versions = task.kind === 'detect' ? (task.versions ?? {}) : { [task.model]: task.version ?? '' };
+    slot.current = { id, pending, timer, versions };
     if (task.kind === 'detect') {
       // Cloning a view copies its whole backing ArrayBuffer, and a frame from ioredis can be a
       // slice of the parser's larger pool buffer: one exact copy, transferred, is all it costs.
@@ -347,6 +520,8 @@ function toError(e: SerializedError, fallback: EdgeErrorCode): Error {
       return new EdgeError('EDGE_ERR_BAD_TENSOR', e.message);
     case 'EDGE_ERR_MODEL_NOT_FOUND':
       return new EdgeError('EDGE_ERR_MODEL_NOT_FOUND', e.message);
+    case 'EDGE_ERR_MODEL_LOAD_FAILED':
+      return new EdgeError('EDGE_ERR_MODEL_LOAD_FAILED', e.message);
     default:
       return new EdgeError(fallback, e.message);
   }

@@ -18,6 +18,8 @@ export interface FrameServiceOptions {
   metrics: EdgeMetrics;
   /** Models run on every camera's frames. */
   models: readonly string[];
+  /** The models of one camera (the orchestrator's assignment); throws to refuse it. @defaultValue `models` */
+  modelsFor?: (cameraId: string) => readonly string[];
   maxPixels: number;
   retryAfterSeconds: number;
   now?: () => number;
@@ -41,6 +43,7 @@ export class FrameService {
   }): Promise<FrameAccepted> {
     assertCameraId(input.cameraId);
     checkContentType(input.contentType);
+    const models = this.#o.modelsFor ? this.#o.modelsFor(input.cameraId) : this.#o.models;
     const receivedAt = this.#now();
     const captureTime = parseCaptureTime(input.captureTime, receivedAt);
     await checkImage(input.body, this.#o.maxPixels);
@@ -54,7 +57,7 @@ export class FrameService {
         cameraId: input.cameraId,
         captureTime,
         receivedAt,
-        models: [...this.#o.models],
+        models: [...models],
       });
       return prev;
     });

@@ -59,6 +59,144 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0002_store_events': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('stores')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('timezone', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('last_event_time', 'text')
+        .execute();
+      await db.schema
+        .createTable('store_nodes')
+        .addColumn('store_id', 'text', (c) => c.notNull().references('stores.id'))
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('last_seen_at', 'text', (c) => c.notNull())
+        .addColumn('backlog', 'bigint')
+        .addPrimaryKeyConstraint('store_nodes_pk', ['store_id', 'node_id'])
+        .execute();
+      await db.schema
+        .createTable('store_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('camera_id', 'text', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('received_at', 'text', (c) => c.notNull())
+        .addColumn('body', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('store_events_store_time')
+        .on('store_events')
+        .columns(['store_id', 'time'])
+        .execute();
+      await db.schema.createIndex('store_events_received').on('store_events').column('received_at').execute();
+      let rollups = db.schema
+        .createTable('event_rollups')
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('metric', 'text', (c) => c.notNull())
+        .addColumn('bucket', 'text', (c) => c.notNull())
+        .addColumn('start', 'text', (c) => c.notNull())
+        .addColumn('camera_id', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('n', 'bigint', (c) => c.notNull())
+        .addColumn('sum', 'double precision', (c) => c.notNull())
+        .addColumn('max', 'double precision', (c) => c.notNull());
+      for (let i = 0; i < 12; i++)
+        rollups = rollups.addColumn(`h${i}`, 'bigint', (c) => c.notNull().defaultTo(0));
+      // Key order = the metrics query: one store, one metric, one bucket size, a time range.
+      await rollups
+        .addPrimaryKeyConstraint('event_rollups_pk', [
+          'store_id',
+          'metric',
+          'bucket',
+          'start',
+          'camera_id',
+          'subject',
+        ])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const t of ['event_rollups', 'store_events', 'store_nodes', 'stores'])
+        await db.schema.dropTable(t).execute();
+    },
+  },
+  '0003_nodes_rollouts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('nodes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('node_pool', 'text')
+        .addColumn('labels', 'text', (c) => c.notNull())
+        .addColumn('token_id', 'text')
+        .addColumn('health', 'text')
+        .addColumn('health_at', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('node_models')
+        .addColumn('node_id', 'text', (c) => c.notNull().references('nodes.id'))
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('rollout_id', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('node_models_pk', ['node_id', 'model'])
+        .execute();
+      await db.schema
+        .createTable('enrolment_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('store_id', 'text')
+        .addColumn('uses_left', 'integer', (c) => c.notNull())
+        .addColumn('label', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('rollouts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('model', 'text', (c) => c.notNull())
+        .addColumn('version', 'text', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('current_wave', 'integer', (c) => c.notNull())
+        .addColumn('waves', 'text', (c) => c.notNull())
+        .addColumn('health', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('wave_started_at', 'text')
+        .addColumn('wave_healthy_since', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('rollouts_model_state')
+        .on('rollouts')
+        .columns(['model', 'state'])
+        .execute();
+      await db.schema
+        .createTable('rollout_nodes')
+        .addColumn('rollout_id', 'text', (c) => c.notNull().references('rollouts.id'))
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('wave', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('previous_version', 'text')
+        .addColumn('error', 'text')
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('rollout_nodes_pk', ['rollout_id', 'node_id'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const t of ['rollout_nodes', 'rollouts', 'enrolment_tokens', 'node_models', 'nodes'])
+        await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
