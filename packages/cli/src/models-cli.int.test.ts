@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,10 @@ const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const PERSON_DETECTOR = join(repo, 'models/person-detector/person-detector.onnx');
 const MANIFEST = join(repo, 'models/person-detector/manifest.json');
 const YOLOV8N = join(repo, '../shared/fixtures/real-yolov8n/yolov8n_int8.onnx');
+/** The real Ultralytics export beside the checkout; without it the bundled model (which carries Ultralytics metadata) is imported instead. */
+const ULTRALYTICS_EXPORT = existsSync(YOLOV8N)
+  ? YOLOV8N
+  : join(repo, 'models/person-detector/person-detector.onnx');
 const TOKEN = 'cli-test-admin-token-0123456789';
 const run = promisify(execFile);
 
@@ -68,7 +73,7 @@ describe('storevision models', () => {
     const imported = await cli(
       'models',
       'publish',
-      YOLOV8N,
+      ULTRALYTICS_EXPORT,
       '--name',
       'yolov8n',
       '--version',
