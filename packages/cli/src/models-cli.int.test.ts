@@ -1,53 +1,35 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { loadConfig, type RunningHub, startHub } from '@storevision/model-hub';
-import pino from 'pino';
+import type { RunningHub } from '@storevision/model-hub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cli,
+  PERSON_DETECTOR_MANIFEST as MANIFEST,
+  PERSON_DETECTOR,
+  REPO as repo,
+  startCliTestHub,
+} from './testing/cli-hub.ts';
 
-const bin = fileURLToPath(new URL('../bin/storevision.js', import.meta.url));
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const PERSON_DETECTOR = join(repo, 'models/person-detector/person-detector.onnx');
-const MANIFEST = join(repo, 'models/person-detector/manifest.json');
+const bin = join(repo, 'packages/cli/bin/storevision.js');
 const YOLOV8N = join(repo, '../shared/fixtures/real-yolov8n/yolov8n_int8.onnx');
 /** The real Ultralytics export beside the checkout; without it the bundled model (which carries Ultralytics metadata) is imported instead. */
 const ULTRALYTICS_EXPORT = existsSync(YOLOV8N)
   ? YOLOV8N
   : join(repo, 'models/person-detector/person-detector.onnx');
 const TOKEN = 'cli-test-admin-token-0123456789';
-const run = promisify(execFile);
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
-      timeout: 60_000,
-      env: { ...process.env, STOREVISION_HUB_TOKEN: '', STOREVISION_HUB_URL: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-let work: string;
 let hub: RunningHub;
+let work: string;
+let disposeHub: (() => Promise<void>) | undefined;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'sv-models-cli-'));
-  hub = await startHub(
-    loadConfig(
-      {},
-      { port: 0, host: '127.0.0.1', dataDir: join(work, 'hub'), adminToken: TOKEN, logLevel: 'silent' },
-    ),
-    { logger: pino({ level: 'silent' }) },
-  );
+  ({ hub, dispose: disposeHub } = await startCliTestHub(TOKEN));
 });
 afterAll(async () => {
-  await hub?.close();
+  await disposeHub?.();
   await rm(work, { recursive: true, force: true });
 });
 

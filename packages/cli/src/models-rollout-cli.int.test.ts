@@ -1,50 +1,23 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { loadConfig, type RunningHub, startHub } from '@storevision/model-hub';
-import pino from 'pino';
+import type { RunningHub } from '@storevision/model-hub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWaves } from './commands/models.ts';
+import {
+  cli,
+  PERSON_DETECTOR_MANIFEST as MANIFEST,
+  PERSON_DETECTOR,
+  startCliTestHub,
+} from './testing/cli-hub.ts';
 
 /** `storevision models rollout|status|rollback|pause|resume` against a real hub over HTTP. */
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(repo, 'packages/cli/bin/storevision.js');
-const PERSON_DETECTOR = join(repo, 'models/person-detector/person-detector.onnx');
-const MANIFEST = join(repo, 'models/person-detector/manifest.json');
 const TOKEN = 'cli-rollout-admin-token-0123456789';
-const run = promisify(execFile);
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
-      timeout: 60_000,
-      env: { ...process.env, STOREVISION_HUB_TOKEN: '', STOREVISION_HUB_URL: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-let work: string;
 let hub: RunningHub;
+let disposeHub: (() => Promise<void>) | undefined;
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'sv-rollout-cli-'));
-  hub = await startHub(
-    loadConfig(
-      {},
-      { port: 0, host: '127.0.0.1', dataDir: join(work, 'hub'), adminToken: TOKEN, logLevel: 'silent' },
-    ),
-    { logger: pino({ level: 'silent' }) },
-  );
+  ({ hub, dispose: disposeHub } = await startCliTestHub(TOKEN));
 });
 afterAll(async () => {
-  await hub?.close();
-  await rm(work, { recursive: true, force: true });
+  await disposeHub?.();
 });
 
 describe('parseWaves', () => {
