@@ -10,6 +10,7 @@ import { formatEdgeBench, runEdgeBench } from '../bench/edge-bench.ts';
 import { defaultBareConfigs, parseBareConfig, parseResolution } from '../bench/edge-bench-stats.ts';
 import { formatEventsBench, runEventsBench } from '../bench/events-bench.ts';
 import { formatModelBench, runModelBench } from '../bench/model-bench.ts';
+import { formatModelsBench, runModelsBench } from '../bench/models-bench.ts';
 import { formatPlacementBench, runPlacementBench } from '../bench/placement-bench.ts';
 import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
@@ -32,6 +33,24 @@ const MODELS_DIR = fileURLToPath(new URL('../../../../models', import.meta.url))
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (tables, or JSON with --json)');
+  bench
+    .command('models')
+    .description(
+      'model delivery: publish of a big model vs disk write speed (hub RSS sampled), a rollout to N simulated edges vs the bare transfer, resume after a cut at 50 %',
+    )
+    .option('--publish-mb <n>', 'size of the published model, MB', '100')
+    .option('--edges <n>', 'simulated edges receiving a new version', '200')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (o) => {
+      const result = await runModelsBench({
+        publishMb: parsePositiveInt('publish-mb', o.publishMb, 10_000),
+        edges: parsePositiveInt('edges', o.edges, 10_000),
+        onProgress: (m) => {
+          if (!o.json) process.stderr.write(`bench models: ${m}\n`);
+        },
+      });
+      console.log(o.json ? JSON.stringify(result, null, 2) : formatModelsBench(result));
+    });
   bench
     .command('events')
     .description(
