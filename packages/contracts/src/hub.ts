@@ -90,6 +90,15 @@ export const createTokenRequestSchema = z.object({
     .positive()
     .max(10 * 365 * 86_400)
     .optional(),
+  /**
+   * Store scope (viewer and node tokens only): the token sees and writes these stores and no
+   * others. None means every store (a head-office viewer, an unscoped node).
+   */
+  stores: z
+    .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'store id must be 1–64 of A-Z a-z 0-9 _ . -'))
+    .min(1)
+    .max(1000)
+    .optional(),
 });
 export type CreateTokenRequest = z.infer<typeof createTokenRequestSchema>;
 
@@ -100,6 +109,8 @@ export const createdTokenSchema = z.object({
   role: hubRoleSchema,
   label: z.string().nullable(),
   expiresAt: z.string().nullable(),
+  /** The store scope; null (or absent, from older hubs) means every store. */
+  stores: z.array(z.string()).nullable().optional(),
 });
 export type CreatedToken = z.infer<typeof createdTokenSchema>;
 

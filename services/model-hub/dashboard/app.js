@@ -1,6 +1,6 @@
 /**
  * The managers' dashboard: plain ES modules, ECharts from the hub (window.echarts), data from the
- * hub API with the viewer's token. Views: all stores, one store, fleet, models. Live: the page
+ * hub API with the viewer's token. Views: all stores, one store, one camera, fleet, models. Live: the page
  * listens to `/v1/live` (SSE) and refreshes the view after new events (at most once a second).
  */
 import { clearToken, get, saveToken, token, Unauthorized } from './api.js';
@@ -202,18 +202,20 @@ async function renderStore(storeId) {
   const footIn = await m('footfall_in', '1h');
   const span = Date.parse(footIn.to) - Date.parse(footIn.from);
   const weekAgo = Date.parse(footIn.from) - 7 * 86_400_000;
-  const [lastWeek, footOut, occupancy, dwell, queueLength, queueWait, alerts] = await Promise.all([
-    m('footfall_in', '1h', {
-      from: new Date(weekAgo).toISOString(),
-      to: new Date(weekAgo + span).toISOString(),
-    }),
-    m('footfall_out', '1h'),
-    m('occupancy', '5m'),
-    m('dwell', '1d'),
-    m('queue_length', '5m'),
-    m('queue_wait', '5m'),
-    m('alerts', '1h'),
-  ]);
+  const [{ cameras }, lastWeek, footOut, occupancy, dwell, queueLength, queueWait, alerts] =
+    await Promise.all([
+      get(`/v1/stores/${encodeURIComponent(storeId)}/cameras`),
+      m('footfall_in', '1h', {
+        from: new Date(weekAgo).toISOString(),
+        to: new Date(weekAgo + span).toISOString(),
+      }),
+      m('footfall_out', '1h'),
+      m('occupancy', '5m'),
+      m('dwell', '1d'),
+      m('queue_length', '5m'),
+      m('queue_wait', '5m'),
+      m('alerts', '1h'),
+    ]);
   const occupancyNow = [...occupancy.points].reverse().find((p) => p.value !== null)?.value ?? null;
   const el = () => h('div', { class: 'chart' });
   const [fEl, oEl, dEl, qEl, aEl] = [el(), el(), el(), el(), el()];
@@ -241,6 +243,29 @@ async function renderStore(storeId) {
       panel(t('store.dwell'), dEl),
       panel(t('store.queue'), qEl),
       panel(t('store.alerts'), aEl),
+    ),
+    h(
+      'div',
+      { class: 'card', style: 'margin-top: 1rem' },
+      h('h2', {}, t('store.cameras')),
+      cameras.length === 0
+        ? h('p', { class: 'muted' }, t('camera.none'))
+        : h(
+            'ul',
+            { class: 'cameras', 'data-testid': 'cameras' },
+            cameras.map((c) =>
+              h(
+                'li',
+                { 'data-camera': c.cameraId },
+                h(
+                  'a',
+                  { href: `#/store/${encodeURIComponent(storeId)}/camera/${encodeURIComponent(c.cameraId)}` },
+                  c.cameraId,
+                ),
+                h('span', { class: 'muted' }, ` · ${c.nodeId} · ${hhmm(c.lastEventTime, tz)}`),
+              ),
+            ),
+          ),
     ),
   );
   const axis = (points, fmt = hhmm) => ({ type: 'category', data: points.map((p) => fmt(p.t, tz)) });
@@ -321,6 +346,119 @@ async function renderStore(storeId) {
       stack: 'alerts',
       name: zone,
       data: points.map((p) => p.value),
+    })),
+  });
+}
+
+/**
+ * One camera: per zone how many people are there now (the newest 5-minute mean), per line who
+ * went in and out today, from the hub's rollups. The hub has neither the frames (they never leave
+ * the store) nor the camera's zone and line geometry (the edge's scene config), so nothing is drawn
+ * over a frame here: the page points to the owning edge's `/v1/cameras/{id}/analytics` instead.
+ */
+async function renderCamera(storeId, cameraId) {
+  const sid = encodeURIComponent(storeId);
+  const [{ stores }, { cameras }] = await Promise.all([get('/v1/stores'), get(`/v1/stores/${sid}/cameras`)]);
+  const store = stores.find((s) => s.storeId === storeId);
+  const camera = cameras.find((c) => c.cameraId === cameraId);
+  if (!store || !camera) throw new Error(`${t('camera.unknown')}: ${storeId} / ${cameraId}`);
+  const tz = store.timezone;
+  const m = (metric, bucket) => get(`/v1/stores/${sid}/metrics`, { metric, bucket, camera: cameraId });
+  const [occupancy, footIn, footOut] = await Promise.all([
+    m('occupancy', '5m'),
+    m('footfall_in', '1d'),
+    m('footfall_out', '1d'),
+  ]);
+  const latest = (points) => [...points].reverse().find((p) => p.value !== null)?.value ?? null;
+  const sum = (points) => (points ?? []).reduce((n, p) => n + (p.value ?? 0), 0);
+  const zones = Object.keys(occupancy.byKey).sort();
+  const lines = [...new Set([...Object.keys(footIn.byKey), ...Object.keys(footOut.byKey)])].sort();
+  const table = (head, rows) =>
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          head.map((c) => h('th', {}, c)),
+        ),
+      ),
+      h('tbody', {}, rows),
+    );
+  const occEl = h('div', { class: 'chart' });
+  view.replaceChildren(
+    h('p', {}, h('a', { href: `#/store/${sid}` }, `← ${store.name}`)),
+    h('h1', { 'data-testid': 'camera-name' }, `${t('camera.title')} ${cameraId}`),
+    h(
+      'p',
+      { class: 'muted' },
+      `${t('camera.node')}: ${camera.nodeId} · ${t('col.last')}: ${hhmm(camera.lastEventTime, tz)}`,
+    ),
+    h(
+      'div',
+      { class: 'grid' },
+      h(
+        'div',
+        { class: 'card' },
+        h('h2', {}, t('camera.zones')),
+        zones.length === 0
+          ? h('p', { class: 'muted' }, t('camera.noZones'))
+          : table(
+              [t('camera.zone'), t('camera.now')],
+              zones.map((z) =>
+                h(
+                  'tr',
+                  { 'data-zone': z },
+                  h('td', {}, z),
+                  h('td', { 'data-testid': 'zone-now' }, formatNumber(latest(occupancy.byKey[z]))),
+                ),
+              ),
+            ),
+      ),
+      h(
+        'div',
+        { class: 'card' },
+        h('h2', {}, t('camera.lines')),
+        lines.length === 0
+          ? h('p', { class: 'muted' }, t('camera.noLines'))
+          : table(
+              [t('camera.line'), t('col.in'), t('col.out')],
+              lines.map((l) =>
+                h(
+                  'tr',
+                  { 'data-line': l },
+                  h('td', {}, l),
+                  h('td', { 'data-testid': 'line-in' }, formatNumber(sum(footIn.byKey[l]))),
+                  h('td', { 'data-testid': 'line-out' }, formatNumber(sum(footOut.byKey[l]))),
+                ),
+              ),
+            ),
+      ),
+      h('div', { class: 'card' }, h('h2', {}, t('store.occupancy')), occEl),
+    ),
+    h(
+      'p',
+      { class: 'muted', 'data-testid': 'camera-frame-note' },
+      `${t('camera.frameNote')} `,
+      h('code', {}, `${camera.nodeId}: /v1/cameras/${cameraId}/analytics`),
+    ),
+  );
+  chart(occEl, {
+    tooltip: { trigger: 'axis' },
+    legend: { top: 0 },
+    grid: { left: 40, right: 10, top: 30, bottom: 30 },
+    xAxis: { type: 'category', data: occupancy.points.map((p) => hhmm(p.t, tz)) },
+    yAxis: { type: 'value', minInterval: 1 },
+    series: zones.map((z) => ({
+      type: 'line',
+      name: z,
+      data: occupancy.byKey[z].map((p) => p.value),
+      connectNulls: true,
+      symbolSize: 5,
+      showAllSymbol: true,
     })),
   });
 }
@@ -478,7 +616,9 @@ async function draw() {
   logoutButton.hidden = false;
   const path = location.hash.replace(/^#/, '') || '/';
   try {
-    if (path.startsWith('/store/')) await renderStore(decodeURIComponent(path.slice('/store/'.length)));
+    const cameraPath = /^\/store\/([^/]+)\/camera\/([^/]+)$/.exec(path);
+    if (cameraPath) await renderCamera(decodeURIComponent(cameraPath[1]), decodeURIComponent(cameraPath[2]));
+    else if (path.startsWith('/store/')) await renderStore(decodeURIComponent(path.slice('/store/'.length)));
     else if (path === '/fleet') await renderFleet();
     else if (path === '/models') await renderModels();
     else await renderStores();

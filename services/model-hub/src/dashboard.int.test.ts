@@ -183,6 +183,71 @@ describe('dashboard in headless Chromium', () => {
     await context.close();
   });
 
+  it('lists a store’s cameras and shows one camera’s live counts per zone and per line', async () => {
+    const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await signIn(page);
+    await page.goto(`${url}/#/store/${STORE}`);
+    const cameras = page.getByTestId('cameras');
+    await expect.poll(() => cameras.locator('li[data-camera="door"]').count()).toBe(1);
+    expect(await cameras.locator('li[data-camera="aisle"]').count()).toBe(1);
+    // Only this store's cameras (bj-chaoyang's `cam-a` is not listed).
+    expect(await cameras.locator('li[data-camera="cam-a"]').count()).toBe(0);
+
+    await cameras.locator('li[data-camera="door"] a').click();
+    await expect.poll(() => page.getByTestId('camera-name').textContent()).toBe('Camera door');
+    const entrance = page.locator('tr[data-line="entrance"]');
+    await expect.poll(() => entrance.getByTestId('line-in').textContent()).toBe('7');
+    expect(await entrance.getByTestId('line-out').textContent()).toBe('3');
+    expect(await page.getByTestId('camera-frame-note').textContent()).toContain(
+      'node-1: /v1/cameras/door/analytics',
+    );
+
+    await page.goto(`${url}/#/store/${STORE}/camera/aisle`);
+    await expect
+      .poll(() => page.locator('tr[data-zone="fresh"] [data-testid="zone-now"]').textContent())
+      .toBe('3');
+    expect(await page.locator('tr[data-zone="dairy"] [data-testid="zone-now"]').textContent()).toBe('2');
+    expect(await page.locator('tr[data-line]').count()).toBe(0);
+    await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-camera-en.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('shows a viewer scoped to one store only that store, and nothing of the other', async () => {
+    const res = await t.hub.app.inject({
+      method: 'POST',
+      url: '/v1/tokens',
+      headers: admin,
+      payload: { role: 'viewer', label: 'bj-manager', stores: ['bj-chaoyang'] },
+    });
+    const scoped = res.json().token as string;
+    const context = await browser.newContext({ locale: 'en-GB' });
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.getByTestId('token').fill(scoped);
+    await page.getByTestId('login-submit').click();
+    await expect
+      .poll(() => page.locator('tr[data-store="bj-chaoyang"] [data-testid="today-in"]').textContent())
+      .toBe('1');
+    expect(await page.locator('tr[data-store]').count()).toBe(1);
+    expect(await page.locator('main').textContent()).not.toContain('Jing’an');
+    // Asking for the other store by its address shows an error, not its numbers.
+    await page.goto(`${url}/#/store/${STORE}`);
+    await expect.poll(() => page.locator('main .error').count()).toBe(1);
+    expect(await page.getByTestId('footfall-in').count()).toBe(0);
+    await page.goto(`${url}/#/store/${STORE}/camera/door`);
+    await expect.poll(() => page.locator('main .error').count()).toBe(1);
+    expect(await page.locator('tr[data-line]').count()).toBe(0);
+    // The fleet shows its own store's node only.
+    await page.goto(`${url}/#/fleet`);
+    await expect.poll(() => page.locator('[data-testid="fleet"] tr[data-node="node-1"]').count()).toBe(1);
+    expect(await page.locator('[data-testid="fleet"]').textContent()).not.toContain(STORE);
+    await context.close();
+  });
+
   it('refuses a wrong token and shows no data', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();

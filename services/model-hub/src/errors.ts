@@ -59,6 +59,10 @@ export const hubErrors = {
     message: 'this model already has a running or paused rollout',
   },
   HUB_ERR_ROLLOUT_STATE: { statusCode: 409, message: 'the rollout cannot do that in its current state' },
+  HUB_ERR_STORE_OUT_OF_SCOPE: {
+    statusCode: 403,
+    message: 'this token is scoped to other stores and may not write this one',
+  },
   HUB_ERR_NODE_TOKEN_MISMATCH: { statusCode: 403, message: 'this node token belongs to another node' },
   HUB_ERR_ENROLMENT_REFUSED: {
     statusCode: 401,

@@ -4,6 +4,7 @@ import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import type { EventIngestService } from '../services/event-ingest.service.ts';
+import { inScope, storeScope } from '../services/token.service.ts';
 import { bearer, errors } from './schemas.ts';
 
 /** Events from edges in (`POST /v1/events/batch`), and live notices out to dashboards (SSE). */
@@ -65,7 +66,7 @@ export const eventsController: FastifyPluginAsync<{
         },
       },
     },
-    async (req) => ingest.ingest(req.body),
+    async (req) => ingest.ingest(req.body, storeScope(req.principal)),
   );
 
   // Open live streams, ended when the hub closes (server.close would wait for them forever).
@@ -80,7 +81,8 @@ export const eventsController: FastifyPluginAsync<{
     {
       config: { role: 'viewer' },
       schema: {
-        summary: 'Server-sent events: `ingest` after each batch of a store (dashboards refresh on it)',
+        summary:
+          'Server-sent events: `ingest` after each batch of a store (dashboards refresh on it); a scoped token hears its stores only',
         tags: ['events'],
         querystring: { type: 'object', properties: { store: { type: 'string' } } },
         security: bearer,
@@ -88,6 +90,9 @@ export const eventsController: FastifyPluginAsync<{
     },
     (req, reply) => {
       const store = req.query.store;
+      const scope = storeScope(req.principal);
+      // Refused before the stream opens, so the client gets a JSON error, not an empty stream.
+      if (store && !inScope(scope, store)) throw new HubError('HUB_ERR_STORE_NOT_FOUND', store);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -98,7 +103,7 @@ export const eventsController: FastifyPluginAsync<{
       });
       res.write('retry: 3000\n\n');
       const off = ingest.subscribe((n) => {
-        if (store && n.storeId !== store) return;
+        if ((store && n.storeId !== store) || !inScope(scope, n.storeId)) return;
         res.write(`event: ingest\ndata: ${JSON.stringify(n)}\n\n`);
       });
       const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);

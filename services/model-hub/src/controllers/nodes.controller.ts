@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import type { NodeService } from '../services/node.service.ts';
+import { inScope, storeScope } from '../services/token.service.ts';
 import { bearer, errors } from './schemas.ts';
 
 const nodeParams = {
@@ -72,7 +73,10 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService }> = async
       config: { role: 'viewer' },
       schema: { summary: 'Known nodes with their last health report', tags: ['nodes'], security: bearer },
     },
-    async () => ({ nodes: await nodes.listNodes() }),
+    async (req) => {
+      const scope = storeScope(req.principal);
+      return { nodes: (await nodes.listNodes()).filter((n) => inScope(scope, n.storeId)) };
+    },
   );
 
   app.get<{ Params: { nodeId: string }; Querystring: { wait?: number } }>(
@@ -146,7 +150,8 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService }> = async
     async (req) => {
       const all = await nodes.listNodes();
       const n = all.find((x) => x.nodeId === req.params.nodeId);
-      if (!n) throw new HubError('HUB_ERR_NODE_NOT_FOUND', req.params.nodeId);
+      if (!n || !inScope(storeScope(req.principal), n.storeId))
+        throw new HubError('HUB_ERR_NODE_NOT_FOUND', req.params.nodeId);
       return n;
     },
   );

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { CompareQuery, MetricsQuery, StoreMetricsService } from '../services/store-metrics.service.ts';
+import { storeScope } from '../services/token.service.ts';
 import { bearer, errors } from './schemas.ts';
 
 const metricsQuerystring = {
@@ -35,7 +36,7 @@ export const storesController: FastifyPluginAsync<{ stores: StoreMetricsService 
         security: bearer,
       },
     },
-    async () => ({ stores: await stores.listStores() }),
+    async (req) => ({ stores: await stores.listStores(storeScope(req.principal)) }),
   );
 
   app.put<{ Params: { storeId: string } }>(
@@ -75,7 +76,23 @@ export const storesController: FastifyPluginAsync<{ stores: StoreMetricsService 
         response: { ...errors(400, 401, 403, 404) },
       },
     },
-    async (req) => stores.metrics(req.params.storeId, req.query),
+    async (req) => stores.metrics(req.params.storeId, req.query, storeScope(req.principal)),
+  );
+
+  app.get<{ Params: { storeId: string } }>(
+    '/v1/stores/:storeId/cameras',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary:
+          'Cameras of a store (from its events of the last 7 days), each with its owning node and newest event',
+        tags: ['stores'],
+        params: { type: 'object', properties: { storeId: { type: 'string' } }, required: ['storeId'] },
+        security: bearer,
+        response: { ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (req) => stores.cameras(req.params.storeId, storeScope(req.principal)),
   );
 
   app.get<{ Querystring: CompareQuery }>(
@@ -99,6 +116,6 @@ export const storesController: FastifyPluginAsync<{ stores: StoreMetricsService 
         response: { ...errors(400, 401, 403, 404) },
       },
     },
-    async (req) => stores.compare(req.query),
+    async (req) => stores.compare(req.query, storeScope(req.principal)),
   );
 };

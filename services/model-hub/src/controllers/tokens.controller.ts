@@ -22,6 +22,11 @@ export const tokensController: FastifyPluginAsync<{ tokens: TokenService; signin
             role: { type: 'string', enum: ['viewer', 'node', 'publisher', 'admin'] },
             label: { type: 'string' },
             expiresInSeconds: { type: 'integer' },
+            stores: {
+              type: 'array',
+              items: { type: 'string' },
+              description: 'store scope (viewer and node tokens): only these stores are visible/writable',
+            },
           },
           required: ['role'],
         },

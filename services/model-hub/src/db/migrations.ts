@@ -197,6 +197,15 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0004_token_store_scope': {
+    // A token's store scope: a JSON array of store ids, or null for every store.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('api_tokens').addColumn('stores', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('api_tokens').dropColumn('stores').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -191,6 +191,8 @@ export interface ApiTokensTable {
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;
+  /** Store scope, JSON array text; null means every store (migration 0004). */
+  stores: string | null;
   /** Not used yet; Generated keeps inserts from having to name it. */
   last_used_at: Generated<string | null>;
 }

@@ -189,6 +189,24 @@ export class EventRepository {
     }));
   }
 
+  /**
+   * The cameras of a store with events since `since`, per owning node, with their newest event
+   * time (one grouped scan of the store's `(store_id, time)` index range).
+   */
+  async cameras(
+    storeId: string,
+    since: string,
+  ): Promise<Array<{ cameraId: string; nodeId: string; lastEventTime: string }>> {
+    const rows = await this.db
+      .selectFrom('store_events')
+      .select((eb) => ['camera_id', 'node_id', eb.fn.max('time').as('last')])
+      .where('store_id', '=', storeId)
+      .where('time', '>=', since)
+      .groupBy(['camera_id', 'node_id'])
+      .execute();
+    return rows.map((r) => ({ cameraId: r.camera_id, nodeId: r.node_id, lastEventTime: String(r.last) }));
+  }
+
   /** Raw events of a store, `time` in [from, to), oldest first (tests, exports). */
   async events(storeId: string, from: string, to: string): Promise<Array<{ id: string; body: string }>> {
     return this.db

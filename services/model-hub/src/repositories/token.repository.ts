@@ -9,6 +9,8 @@ export interface TokenRecord {
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
+  /** Store scope; null means every store. */
+  stores: string[] | null;
 }
 
 /** API tokens (hashed) in the metadata database. */
@@ -26,6 +28,7 @@ export class TokenRepository {
         created_at: t.createdAt,
         expires_at: t.expiresAt,
         revoked_at: null,
+        stores: t.stores === null ? null : JSON.stringify(t.stores),
       })
       .execute();
   }
@@ -63,6 +66,7 @@ function toToken(row: {
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;
+  stores: string | null;
 }): TokenRecord {
   return {
     id: row.id,
@@ -72,5 +76,6 @@ function toToken(row: {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at,
+    stores: row.stores === null ? null : (JSON.parse(row.stores) as string[]),
   };
 }

@@ -11,6 +11,7 @@ import { HubError } from '../errors.ts';
 import type { HubMetrics } from '../metrics.ts';
 import type { EventRecord, EventRepository } from '../repositories/event.repository.ts';
 import { rollupDeltas } from './rollup.ts';
+import { inScope } from './token.service.ts';
 
 /** What live views (SSE) hear after each batch. */
 export interface IngestNotice {
@@ -52,7 +53,11 @@ export class EventIngestService {
     this.#bus.setMaxListeners(0);
   }
 
-  async ingest(body: unknown): Promise<EventBatchAck> {
+  /**
+   * `scope`: the stores the uploading token may write (undefined: every store); a batch for
+   * another store is refused whole with `HUB_ERR_STORE_OUT_OF_SCOPE`, before anything is stored.
+   */
+  async ingest(body: unknown, scope?: readonly string[]): Promise<EventBatchAck> {
     const t0 = performance.now();
     const parsed = eventBatchSchema.safeParse(body);
     if (!parsed.success)
@@ -61,6 +66,8 @@ export class EventIngestService {
         parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
       );
     const batch = parsed.data;
+    if (!inScope(scope, batch.storeId))
+      throw new HubError('HUB_ERR_STORE_OUT_OF_SCOPE', `store ${batch.storeId}`);
     const rejected: EventBatchAck['rejected'] = [];
     const valid: AnalyticsEvent[] = [];
     const records: EventRecord[] = [];

@@ -84,7 +84,13 @@ export class NodeService {
     if (row === 'wrong-store') throw new HubError('HUB_ERR_ENROLMENT_REFUSED', 'issued for another store');
     const existing = await this.#repo.getNode(req.nodeId);
     if (existing?.token_id) await this.#tokens.revoke(existing.token_id).catch(() => {});
-    const created = await this.#tokens.create({ role: 'node', label: `node:${req.nodeId}` });
+    // A node reports for its own store only: its token is scoped to it, so a leaked node token
+    // cannot write another store's numbers.
+    const created = await this.#tokens.create({
+      role: 'node',
+      label: `node:${req.nodeId}`,
+      stores: [req.storeId],
+    });
     await this.#repo.upsertNode({
       id: req.nodeId,
       storeId: req.storeId,

@@ -20,6 +20,7 @@ import {
   type RollupRow,
   type RollupSize,
 } from './rollup.ts';
+import { inScope } from './token.service.ts';
 
 /** Most buckets one answer may hold (5-minute buckets for a month is 8 640). */
 export const MAX_BUCKETS = 10_000;
@@ -42,6 +43,16 @@ export interface CompareQuery {
   bucket?: string;
   /** Comma-separated store ids; all stores when absent. */
   stores?: string;
+}
+
+/** A camera is listed while it sent an event in this many days (within raw-event retention). */
+const CAMERA_DAYS = 7;
+
+/** `GET /v1/stores/{storeId}/cameras` answer. */
+export interface StoreCameras {
+  storeId: string;
+  timezone: string;
+  cameras: Array<{ cameraId: string; nodeId: string; lastEventTime: string }>;
 }
 
 /** The stored size a requested bucket is folded from. */
@@ -69,10 +80,12 @@ export class StoreMetricsService {
     this.#now = opts.now ?? (() => new Date());
   }
 
-  /** Every store with its live status and today's totals. */
-  async listStores(): Promise<StoreStatus[]> {
-    const stores = await this.#stores.list();
-    const nodes = await this.#stores.nodes();
+  /**
+   * Every store (within `scope`, when the token has one) with its live status and today's totals.
+   */
+  async listStores(scope?: readonly string[]): Promise<StoreStatus[]> {
+    const stores = (await this.#stores.list()).filter((s) => inScope(scope, s.id));
+    const nodes = await this.#stores.nodes(scope && stores.map((s) => s.id));
     const now = this.#now().getTime();
     const ids = stores.map((s) => s.id);
     const today = new Map(stores.map((s) => [s.id, localDayStart(now, s.timezone)]));
@@ -159,8 +172,8 @@ export class StoreMetricsService {
     await this.#events.replaceDayRollups(storeId, [...days.values()]);
   }
 
-  async metrics(storeId: string, q: MetricsQuery): Promise<StoreMetrics> {
-    const store = await this.#store(storeId);
+  async metrics(storeId: string, q: MetricsQuery, scope?: readonly string[]): Promise<StoreMetrics> {
+    const store = await this.#store(storeId, scope);
     const metric = parseMetric(q.metric);
     const bucket = parseBucket(q.bucket, '1h');
     const { starts, end } = this.#range(q.from, q.to, bucket, store.timezone, 1);
@@ -186,10 +199,11 @@ export class StoreMetricsService {
   }
 
   /** One metric for many stores; each store's day buckets follow its own time zone. */
-  async compare(q: CompareQuery): Promise<StoreComparison> {
+  async compare(q: CompareQuery, scope?: readonly string[]): Promise<StoreComparison> {
     const metric = parseMetric(q.metric);
     const bucket = parseBucket(q.bucket, '1d');
-    const all = await this.#stores.list();
+    // Out-of-scope stores are as absent as stores that do not exist: naming one is a 404.
+    const all = (await this.#stores.list()).filter((s) => inScope(scope, s.id));
     let stores = all;
     if (q.stores) {
       const wanted = [
@@ -233,9 +247,31 @@ export class StoreMetricsService {
     };
   }
 
-  async #store(storeId: string): Promise<StoreRecord> {
+  /**
+   * The cameras of a store that sent events in the last `CAMERA_DAYS` days, each with the node
+   * that owns it (whose edge serves the camera's frames and geometry) and its newest event time.
+   */
+  async cameras(storeId: string, scope?: readonly string[]): Promise<StoreCameras> {
+    const store = await this.#store(storeId, scope);
+    const since = new Date(this.#now().getTime() - CAMERA_DAYS * 24 * HOUR).toISOString();
+    const rows = await this.#events.cameras(storeId, since);
+    // A camera moved between nodes keeps its newest owner.
+    const byCamera = new Map<string, { cameraId: string; nodeId: string; lastEventTime: string }>();
+    for (const r of rows) {
+      const seen = byCamera.get(r.cameraId);
+      if (!seen || r.lastEventTime > seen.lastEventTime) byCamera.set(r.cameraId, r);
+    }
+    return {
+      storeId,
+      timezone: store.timezone,
+      cameras: [...byCamera.values()].sort((a, b) => a.cameraId.localeCompare(b.cameraId)),
+    };
+  }
+
+  /** A store the scope covers; one outside it is a 404 like a missing one (its existence is not told). */
+  async #store(storeId: string, scope?: readonly string[]): Promise<StoreRecord> {
     if (!STORE_ID.test(storeId)) throw new HubError('HUB_ERR_BAD_STORE_ID', storeId.slice(0, 80));
-    const s = await this.#stores.get(storeId);
+    const s = inScope(scope, storeId) ? await this.#stores.get(storeId) : undefined;
     if (!s) throw new HubError('HUB_ERR_STORE_NOT_FOUND', storeId);
     return s;
   }

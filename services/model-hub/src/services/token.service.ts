@@ -13,6 +13,22 @@ import type { TokenRecord, TokenRepository } from '../repositories/token.reposit
 export interface Principal {
   tokenId: string;
   role: HubRole;
+  /** The stores this token may see and write; absent means every store. */
+  stores?: readonly string[];
+}
+
+/**
+ * The store scope of a request: the stores its token may see, or undefined for every store.
+ * Services take this (not the principal) so that a call without a principal stays unscoped only
+ * where a caller says so explicitly.
+ */
+export function storeScope(principal: Principal | undefined): readonly string[] | undefined {
+  return principal?.stores;
+}
+
+/** True when `scope` (see `storeScope`) covers `storeId`. */
+export function inScope(scope: readonly string[] | undefined, storeId: string): boolean {
+  return scope === undefined || scope.includes(storeId);
 }
 
 export const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
@@ -53,7 +69,7 @@ export class TokenService {
       throw new HubError('HUB_ERR_UNAUTHORIZED', `token expired at ${t.expiresAt}`);
     const role = hubRoleSchema.safeParse(t.role);
     if (!role.success) throw new HubError('HUB_ERR_UNAUTHORIZED', 'token has an unknown role');
-    return { tokenId: t.id, role: role.data };
+    return { tokenId: t.id, role: role.data, ...(t.stores ? { stores: t.stores } : {}) };
   }
 
   /** Throws `HUB_ERR_FORBIDDEN` unless the principal's role covers `needed`. */
@@ -63,6 +79,14 @@ export class TokenService {
   }
 
   async create(req: CreateTokenRequest): Promise<CreatedToken> {
+    // A scoped publisher or admin would still change what every store runs: refuse rather than
+    // hand out a scope that does not hold.
+    if (req.stores && req.role !== 'viewer' && req.role !== 'node')
+      throw new HubError(
+        'HUB_ERR_BAD_REQUEST',
+        `a store scope applies to viewer and node tokens, not ${req.role}`,
+      );
+    const stores = req.stores ? [...new Set(req.stores)].sort() : null;
     const token = `svh_${randomBytes(32).toString('base64url')}`;
     const now = this.now();
     const rec = {
@@ -74,9 +98,10 @@ export class TokenService {
       expiresAt: req.expiresInSeconds
         ? new Date(now.getTime() + req.expiresInSeconds * 1000).toISOString()
         : null,
+      stores,
     };
     await this.repository.insert(rec);
-    return { id: rec.id, token, role: req.role, label: rec.label, expiresAt: rec.expiresAt };
+    return { id: rec.id, token, role: req.role, label: rec.label, expiresAt: rec.expiresAt, stores };
   }
 
   async list(): Promise<Array<Omit<TokenRecord, 'tokenHash'>>> {
