@@ -42,6 +42,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# --- helm (charts/ tests) -------------------------------------------------------------------
+# Not in Debian: built once from the Go module proxy into .tools/bin (git-ignored), reused after.
+HELM_VERSION=v3.16.4
+if [ ! -x .tools/bin/helm ] && ! command -v helm >/dev/null 2>&1; then
+  if command -v go >/dev/null 2>&1; then
+    say "building helm $HELM_VERSION into .tools/bin (go install, once)"
+    GOBIN="$PWD/.tools/bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2 \
+      || say "helm build failed; test/helm-chart.test.ts will fail until helm is installed"
+  else
+    say "helm missing (test/helm-chart.test.ts needs it): install Go >= 1.22 and rerun 'npm run bootstrap', or put helm v3 on PATH (https://helm.sh/docs/intro/install/)"
+  fi
+fi
+
 # --- npm dependencies ---------------------------------------------------------------------
 # onnxruntime-node's install script downloads CUDA libraries from a host outside the npm
 # registry; the CPU build ships inside the package, so the download is skipped (also in .npmrc).

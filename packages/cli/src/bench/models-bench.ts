@@ -205,7 +205,8 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
     });
     const total = (performance.now() - t0) / 1000;
     clearInterval(sampler);
-    if (pub.status >= 300) throw new Error(`publishing the big model: ${pub.status} ${JSON.stringify(pub.body)}`);
+    if (pub.status >= 300)
+      throw new Error(`publishing the big model: ${pub.status} ${JSON.stringify(pub.body)}`);
     const streamMBps = bigSize / 1e6 / ((last - first) / 1000);
 
     // 2. Fan-out to simulated edges -----------------------------------------------------------
