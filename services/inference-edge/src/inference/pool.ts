@@ -67,6 +67,10 @@ interface LeaseRequest {
   bypassQueueLimit: true;
 }
 
+/** How long `close()` waits for a thread still loading its models. */
+const CLOSE_WAIT_FOR_START_MS = 30_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
 interface Slot {
   index: number;
   worker: Worker;
@@ -79,6 +83,8 @@ interface Slot {
   loaded: Set<string>;
   /** Model loads sent to this thread and not answered yet. */
   controls: Map<number, Control>;
+  /** Settles when the thread has finished starting (ready, failed or exited). */
+  settled: Promise<void>;
 }
 
 /**
@@ -267,6 +273,9 @@ export class InferencePool {
           s.current.pending.reject(new EdgeError('EDGE_ERR_SHUTTING_DOWN'));
           s.current = undefined;
         }
+        // A thread still creating its onnxruntime sessions is left to finish first: terminating it
+        // inside native session creation can abort the whole process.
+        if (s.state === 'starting') await Promise.race([s.settled, sleep(CLOSE_WAIT_FOR_START_MS)]);
         s.state = 'dead';
         await s.worker.terminate();
       }),
@@ -288,7 +297,13 @@ export class InferencePool {
       workerData: init,
       name: `inference-${index}`,
     });
-    const slot: Slot = { index, worker, state: 'starting', loaded: new Set(), controls: new Map() };
+    let markSettled: () => void = () => {};
+    const settled = new Promise<void>((r) => {
+      markSettled = r;
+    });
+    const slot: Slot = { index, worker, state: 'starting', loaded: new Set(), controls: new Map(), settled };
+    worker.once('message', () => markSettled());
+    worker.once('exit', () => markSettled());
     const failControls = (err: Error) => {
       for (const c of slot.controls.values()) c.reject(err);
       slot.controls.clear();
