@@ -266,3 +266,9 @@ export const nodeAssignmentSchema = z.object({
   }),
 });
 export type NodeAssignment = z.infer<typeof nodeAssignmentSchema>;
+
+/**
+ * Set by an edge that forwards a push frame to the camera's owner inside the store (its node
+ * id). The owner never forwards such a frame again: a plan in flux cannot bounce frames around.
+ */
+export const FRAME_FORWARDED_BY_HEADER = 'x-storevision-forwarded-by';

@@ -158,6 +158,22 @@ export const edgeConfigSchema = z.object({
   zone: z.string().max(64).optional(),
   /** How often the node heartbeats to the orchestrator. @defaultValue 2 s (the orchestrator's timeout is 10 s) */
   heartbeatIntervalMs: int(50).default(2000),
+  /**
+   * With an orchestrator: forward push frames of a camera another node of the store runs to that
+   * node (its 202 comes back), instead of answering 421 + `Location`. @defaultValue true
+   */
+  forwardFrames: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')])
+    .default(true),
+  /** Time budget of one forwarded frame; past it the camera gets 421 + `Location`. @defaultValue 2 s */
+  forwardTimeoutMs: int(50, 60_000).default(2000),
+  /** While the orchestrator is unreachable: how often the store's other edges are probed (`/healthz`). @defaultValue 2 s */
+  peerProbeIntervalMs: int(50, 60_000).default(2000),
+  /**
+   * While the orchestrator is unreachable: a peer failing every probe for this long is down, and
+   * its cameras move by the store-local rule. @defaultValue 10 s (the orchestrator's heartbeat timeout)
+   */
+  localFailoverMs: int(100, 3_600_000).default(10_000),
   /** Length of the start-up throughput measurement per model. @defaultValue 1 s */
   throughputProbeMs: int(0, 60_000).default(1000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -209,6 +225,10 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_ZONE: 'zone',
   EDGE_HEARTBEAT_INTERVAL_MS: 'heartbeatIntervalMs',
   EDGE_THROUGHPUT_PROBE_MS: 'throughputProbeMs',
+  EDGE_FORWARD_FRAMES: 'forwardFrames',
+  EDGE_FORWARD_TIMEOUT_MS: 'forwardTimeoutMs',
+  EDGE_PEER_PROBE_INTERVAL_MS: 'peerProbeIntervalMs',
+  EDGE_LOCAL_FAILOVER_MS: 'localFailoverMs',
 };
 
 /** Names of the environment variables, for `--help` and the README. */

@@ -27,6 +27,11 @@ export const edgeErrors = {
   EDGE_ERR_NOT_FOUND: { statusCode: 404, message: 'no such route' },
   /** The orchestrator placed the camera on another node; `Location` names that node's frames URL. */
   EDGE_ERR_CAMERA_NOT_ASSIGNED: { statusCode: 421, message: 'this node does not run this camera' },
+  /** The last plan places the camera on no node of the store (or on none that is up); `Retry-After`. */
+  EDGE_ERR_NO_CAMERA_OWNER: {
+    statusCode: 503,
+    message: 'no node of the store runs this camera now; retry shortly',
+  },
   EDGE_ERR_REDIS_UNAVAILABLE: { statusCode: 503, message: 'Redis is unreachable; retry shortly' },
   EDGE_ERR_NOT_READY: { statusCode: 503, message: 'models are still loading' },
   EDGE_ERR_BUSY: { statusCode: 503, message: 'inference workers are saturated; retry shortly' },

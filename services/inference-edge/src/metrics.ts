@@ -8,6 +8,7 @@ export class EdgeMetrics {
   readonly registry: Registry;
   readonly framesReceived: Counter<'camera'>;
   readonly framesProcessed: Counter<'camera'>;
+  readonly framesForwarded: Counter<'camera'>;
   readonly framesDropped: Counter<'camera'>;
   readonly framesFailed: Counter<'camera' | 'reason'>;
   readonly inferenceSeconds: Histogram<'model'>;
@@ -40,6 +41,12 @@ export class EdgeMetrics {
     this.framesReceived = new Counter({
       name: 'edge_frames_received_total',
       help: 'Frames accepted for a camera (202).',
+      labelNames: ['camera'],
+      registers,
+    });
+    this.framesForwarded = new Counter({
+      name: 'edge_frames_forwarded_total',
+      help: "Frames of a camera this node does not run, forwarded to its owner inside the store (owner's 202).",
       labelNames: ['camera'],
       registers,
     });

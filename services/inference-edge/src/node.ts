@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { FrameJob } from '@storevision/contracts';
+import type { FrameJob, NodeAssignment } from '@storevision/contracts';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -13,7 +13,9 @@ import type { ModelAgent } from './models/model-agent.ts';
 import { nodeTokenFile, prepareModels } from './models/model-setup.ts';
 import { CameraOwnership } from './orchestrator/camera-ownership.ts';
 import { detectCapabilities, measureThroughput } from './orchestrator/capabilities.ts';
+import { FrameForwarder } from './orchestrator/frame-forwarder.ts';
 import { OrchestratorAgent } from './orchestrator/orchestrator-agent.ts';
+import { StoreFailover } from './orchestrator/store-failover.ts';
 import { FrameQueue } from './queue/frame-queue.ts';
 import { AnalyticsRepository } from './repositories/analytics.repository.ts';
 import { EventOutboxRepository } from './repositories/event-outbox.repository.ts';
@@ -69,7 +71,7 @@ export interface EdgeNode {
   /** Keeps models at the hub's desired versions (hot swap); absent without hub, token and pinned key. */
   modelAgent: ModelAgent | undefined;
   /** The orchestrator agent and the camera ownership it maintains, when `orchestratorUrl` is set. */
-  orchestrator?: { agent: OrchestratorAgent; ownership: CameraOwnership };
+  orchestrator?: { agent: OrchestratorAgent; ownership: CameraOwnership; failover: StoreFailover };
   /**
    * Starts the orchestrator agent (no-op without `orchestratorUrl`) once the node listens at
    * `address`: after warm-up it measures throughput, registers, heartbeats and long-polls.
@@ -211,7 +213,31 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     ...common,
   });
   // With an orchestrator, the cameras this node runs (and their models) come from its assignment.
-  const ownership = config.orchestratorUrl ? new CameraOwnership({ models: config.models }) : undefined;
+  const failover: StoreFailover | undefined = config.orchestratorUrl
+    ? new StoreFailover({
+        nodeId: config.nodeId,
+        store: (): NodeAssignment['store'] | undefined => ownership?.assignment?.store,
+        probeIntervalMs: config.peerProbeIntervalMs,
+        downAfterMs: config.localFailoverMs,
+        logger: logger.child({ module: 'store-failover' }),
+      })
+    : undefined;
+  const ownership: CameraOwnership | undefined = failover
+    ? new CameraOwnership({
+        models: config.models,
+        isPeerDown: (nodeId) => failover.isDown(nodeId),
+        retryAfterSeconds: config.retryAfterSeconds,
+      })
+    : undefined;
+  const forwarder =
+    ownership && config.forwardFrames
+      ? new FrameForwarder({
+          nodeId: config.nodeId,
+          timeoutMs: config.forwardTimeoutMs,
+          metrics,
+          logger: logger.child({ module: 'frame-forwarder' }),
+        })
+      : undefined;
   const agent = config.orchestratorUrl
     ? new OrchestratorAgent({
         orchestratorUrl: config.orchestratorUrl,
@@ -227,6 +253,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
         metrics,
         logger: logger.child({ module: 'orchestrator-agent' }),
         cores: config.cores,
+        onOrchestratorReachable: (ok) => failover?.orchestratorReachable(ok),
       })
     : undefined;
   const app = await build(
@@ -238,7 +265,8 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
         queue,
         metrics,
         models: config.models,
-        ...(ownership ? { modelsFor: (cameraId: string) => ownership.modelsFor(cameraId) } : {}),
+        ...(ownership ? { route: (cameraId: string) => ownership.route(cameraId) } : {}),
+        ...(forwarder ? { forwarder } : {}),
         maxPixels: config.maxPixels,
         ...common,
       }),
@@ -327,6 +355,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     closed ??= (async () => {
       await modelAgent?.close();
       await agent?.close();
+      failover?.close();
       await app.close();
       await uploader?.close().catch(() => {});
       await processor.close().catch(() => {});
@@ -355,7 +384,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     uploader,
     ready,
     modelAgent,
-    ...(agent && ownership ? { orchestrator: { agent, ownership } } : {}),
+    ...(agent && ownership && failover ? { orchestrator: { agent, ownership, failover } } : {}),
     startAgent,
     close,
   };

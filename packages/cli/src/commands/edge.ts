@@ -55,6 +55,21 @@ export function registerEdge(program: Command): void {
     .option('--zone <name>', 'zone label (rack, room)')
     .option('--heartbeat-interval <ms>', 'heartbeat period to the orchestrator', '2000')
     .option('--throughput-probe <ms>', 'start-up throughput measurement per model (0: skip)', '1000')
+    .option(
+      '--no-forward-frames',
+      'answer 421 + Location for cameras another edge runs instead of forwarding their frames there',
+    )
+    .option('--forward-timeout <ms>', 'time budget of one forwarded frame', '2000')
+    .option(
+      '--peer-probe-interval <ms>',
+      "probe period of the store's other edges while the orchestrator is unreachable",
+      '2000',
+    )
+    .option(
+      '--local-failover <ms>',
+      'a store peer failing its probes this long (orchestrator unreachable) loses its cameras',
+      '10000',
+    )
     .option('--hub-url <url>', 'model hub to upload analytics events to (default: no upload)')
     .option('--hub-token <token>', "this node's hub API token (role node)")
     .option(
@@ -120,6 +135,10 @@ export function registerEdge(program: Command): void {
           ...pick('zone', 'zone', String),
           ...pick('heartbeatIntervalMs', 'heartbeatInterval', Number),
           ...pick('throughputProbeMs', 'throughputProbe', Number),
+          ...(given('forwardFrames') ? { forwardFrames: o.forwardFrames as boolean } : {}),
+          ...pick('forwardTimeoutMs', 'forwardTimeout', Number),
+          ...pick('peerProbeIntervalMs', 'peerProbeInterval', Number),
+          ...pick('localFailoverMs', 'localFailover', Number),
           ...pick('logLevel', 'logLevel', (v) => v as EdgeConfigInput['logLevel']),
         });
       } catch (err) {

@@ -1,3 +1,4 @@
+import { FRAME_FORWARDED_BY_HEADER } from '@storevision/contracts';
 import type { FastifyPluginAsync } from 'fastify';
 import { checkContentType } from '../image-check.ts';
 import type { FrameService } from '../services/frame.service.ts';
@@ -26,16 +27,18 @@ export const framesController: FastifyPluginAsync<{ frames: FrameService; result
             type: 'object',
             properties: { frameId: { type: 'string' }, cameraId: { type: 'string' } },
           },
-          ...errors(400, 413, 415, 503),
+          ...errors(400, 413, 415, 421, 503),
         },
       },
     },
     async (req, reply) => {
+      // A camera another node runs is forwarded to it (the owner's 202), else 421 + Location.
       const accepted = await frames.ingest({
         cameraId: req.params.cameraId,
         contentType: req.headers['content-type'],
         body: req.body,
         captureTime: headerValue(req.headers['x-capture-time']),
+        forwardedBy: headerValue(req.headers[FRAME_FORWARDED_BY_HEADER]),
       });
       return reply.code(202).send(accepted);
     },

@@ -29,6 +29,8 @@ export interface OrchestratorAgentOptions {
   cores: number;
   /** Long-poll wait asked of the orchestrator. @defaultValue 30 s */
   waitSeconds?: number;
+  /** Told after each heartbeat whether the orchestrator took it (store-local failover listens). */
+  onOrchestratorReachable?: (ok: boolean) => void;
   fetch?: typeof fetch;
 }
 
@@ -93,6 +95,13 @@ export class OrchestratorAgent {
 
   /** One `PUT /v1/nodes/{nodeId}`; false when the orchestrator did not take it. */
   async heartbeat(): Promise<boolean> {
+    if (!this.#capabilities) return false;
+    const ok = await this.#heartbeatOnce();
+    if (!this.#closed) this.#o.onOrchestratorReachable?.(ok);
+    return ok;
+  }
+
+  async #heartbeatOnce(): Promise<boolean> {
     if (!this.#capabilities) return false;
     const report: NodeReportInput = {
       address: this.#address,

@@ -3,6 +3,8 @@ import { CAMERA_ID_PATTERN, type FrameAccepted } from '@storevision/contracts';
 import { EdgeError } from '../errors.ts';
 import { checkContentType, checkImage } from '../image-check.ts';
 import type { EdgeMetrics } from '../metrics.ts';
+import { type CameraRoute, routeError } from '../orchestrator/camera-ownership.ts';
+import { ForwardFailed, type FrameForwarder } from '../orchestrator/frame-forwarder.ts';
 import type { FrameQueue } from '../queue/frame-queue.ts';
 import type { FrameRepository } from '../repositories/frame.repository.ts';
 import { withRedis } from './redis-errors.ts';
@@ -20,6 +22,13 @@ export interface FrameServiceOptions {
   models: readonly string[];
   /** The models of one camera (the orchestrator's assignment); throws to refuse it. @defaultValue `models` */
   modelsFor?: (cameraId: string) => readonly string[];
+  /**
+   * Where a camera's frames go (the orchestrator's plan, with store-local failover); wins over
+   * `modelsFor`. A camera another node runs is forwarded there when `forwarder` is set, else 421.
+   */
+  route?: (cameraId: string) => CameraRoute;
+  /** Forwards frames of cameras other nodes run to their owner; absent: 421 + `Location`. */
+  forwarder?: FrameForwarder;
   maxPixels: number;
   retryAfterSeconds: number;
   now?: () => number;
@@ -40,10 +49,14 @@ export class FrameService {
     contentType: string | undefined;
     body: unknown;
     captureTime: string | undefined;
+    /** The node that forwarded this frame (`x-storevision-forwarded-by`): never forwarded again. */
+    forwardedBy?: string | undefined;
   }): Promise<FrameAccepted> {
     assertCameraId(input.cameraId);
     checkContentType(input.contentType);
-    const models = this.#o.modelsFor ? this.#o.modelsFor(input.cameraId) : this.#o.models;
+    const models = await this.#modelsOrForward(input);
+    // Forwarded to the camera's owner: its 202 body is the answer; nothing is stored here.
+    if (!Array.isArray(models)) return models as FrameAccepted;
     const receivedAt = this.#now();
     const captureTime = parseCaptureTime(input.captureTime, receivedAt);
     await checkImage(input.body, this.#o.maxPixels);
@@ -71,6 +84,36 @@ export class FrameService {
       void queue.removeWaiting(dropped);
     }
     return { frameId, cameraId: input.cameraId };
+  }
+
+  /** The models to run here, or the owner's answer when the frame was forwarded. */
+  async #modelsOrForward(input: {
+    cameraId: string;
+    contentType: string | undefined;
+    body: unknown;
+    captureTime: string | undefined;
+    forwardedBy?: string | undefined;
+  }): Promise<readonly string[] | FrameAccepted> {
+    if (!this.#o.route) return this.#o.modelsFor ? this.#o.modelsFor(input.cameraId) : this.#o.models;
+    const r = this.#o.route(input.cameraId);
+    if (r.kind === 'local') return r.models;
+    const { forwarder, retryAfterSeconds } = this.#o;
+    if (r.kind === 'none' || !forwarder || input.forwardedBy !== undefined || !Buffer.isBuffer(input.body))
+      throw routeError(input.cameraId, r, retryAfterSeconds);
+    try {
+      return await forwarder.forward({
+        cameraId: input.cameraId,
+        frameUrl: r.frameUrl,
+        ownerId: r.nodeId,
+        contentType: input.contentType!,
+        captureTime: input.captureTime,
+        body: input.body,
+      });
+    } catch (err) {
+      if (!(err instanceof ForwardFailed)) throw err;
+      // The camera can still reach the owner itself (or find it down and try another edge).
+      throw routeError(input.cameraId, r, retryAfterSeconds, ` (forwarding failed: ${err.reason})`);
+    }
   }
 }
 
