@@ -80,11 +80,12 @@ export function registerUp(program: Command): void {
       ];
       console.log(lines.join('\n'));
 
-      // One status line every 10 s: frames accepted per camera and where each camera runs.
+      // One status line every 10 s: frames accepted per camera, and the edge that took them (it
+      // runs the camera, or forwards the frames to the edge that does).
       const status = setInterval(() => {
         const parts = platform.cameras.map((c) => {
-          const owner = platform.edges.find((e) => e.process.url === c.feed.stats.owner)?.nodeId ?? '—';
-          return `${c.cameraId}@${owner} ${c.feed.stats.accepted}/${c.feed.stats.sent}`;
+          const via = platform.edges.find((e) => e.process.url === c.feed.stats.owner)?.nodeId ?? '—';
+          return `${c.cameraId} via ${via} ${c.feed.stats.accepted}/${c.feed.stats.sent}`;
         });
         console.error(`frames accepted/sent: ${parts.join('  ')}`);
       }, 10_000);

@@ -66,7 +66,7 @@ export interface CameraFeedStats {
   sent: number;
   accepted: number;
   failed: number;
-  /** Base URL of the edge that took the last frame. */
+  /** Base URL of the edge that took the last frame (the camera's owner, or an edge forwarding to it). */
   owner: string | undefined;
 }
 
