@@ -9,3 +9,4 @@ export * from './manifest.ts';
 export * from './orchestrator.ts';
 export * from './rollout.ts';
 export * from './scene.ts';
+export * from './service-config.ts';

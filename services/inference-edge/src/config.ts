@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { modelNameSchema } from '@storevision/contracts';
+import { envList, envRecord, modelNameSchema, parseServiceConfig } from '@storevision/contracts';
 import { z } from 'zod';
 
 /**
@@ -244,30 +244,10 @@ export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<EdgeConfigInput> = {},
 ): EdgeConfig {
-  const raw: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v === undefined || v === '') continue;
-    raw[key] =
-      key === 'models'
-        ? v
-            .split(',')
-            .map((s) => s.trim())
-            .filter(Boolean)
-        : key === 'nodeLabels'
-          ? Object.fromEntries(
-              v
-                .split(',')
-                .map((kv) => kv.split('=').map((s) => s.trim()))
-                .filter((kv) => kv[0]),
-            )
-          : v;
-  }
-  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
-  const parsed = edgeConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new EdgeConfigError(`invalid edge configuration: ${detail}`);
-  }
+  const parsed = parseServiceConfig(edgeConfigSchema, ENV, env, overrides, {
+    models: envList,
+    nodeLabels: envRecord,
+  });
+  if (!parsed.ok) throw new EdgeConfigError(`invalid edge configuration: ${parsed.detail}`);
   return Object.freeze({ ...parsed.data, models: Object.freeze([...parsed.data.models]) as string[] });
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseServiceConfig } from '@storevision/contracts';
 import { z } from 'zod';
 
 /**
@@ -100,16 +101,7 @@ export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<HubConfigInput> = {},
 ): HubConfig {
-  const raw: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v !== undefined && v !== '') raw[key] = v;
-  }
-  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
-  const parsed = hubConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new HubConfigError(`invalid hub configuration: ${detail}`);
-  }
+  const parsed = parseServiceConfig(hubConfigSchema, ENV, env, overrides);
+  if (!parsed.ok) throw new HubConfigError(`invalid hub configuration: ${parsed.detail}`);
   return Object.freeze(parsed.data);
 }

@@ -1,3 +1,4 @@
+import { parseServiceConfig } from '@storevision/contracts';
 import { z } from 'zod';
 
 /**
@@ -54,16 +55,7 @@ export function loadConfig(
   env: Record<string, string | undefined> = process.env,
   overrides: Partial<OrchestratorConfigInput> = {},
 ): OrchestratorConfig {
-  const raw: Record<string, unknown> = {};
-  for (const [name, key] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v !== undefined && v !== '') raw[key] = v;
-  }
-  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
-  const parsed = orchestratorConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new OrchestratorConfigError(`invalid orchestrator configuration: ${detail}`);
-  }
+  const parsed = parseServiceConfig(orchestratorConfigSchema, ENV, env, overrides);
+  if (!parsed.ok) throw new OrchestratorConfigError(`invalid orchestrator configuration: ${parsed.detail}`);
   return Object.freeze(parsed.data);
 }
