@@ -15,6 +15,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeProcess } from '../packages/cli/src/bench/edge-process.ts';
+import { json, sleep, until } from './support.ts';
 
 const HEARTBEAT_TIMEOUT_MS = 1500;
 const STORE = 'store-e2e';
@@ -23,26 +24,6 @@ let orch: RunningOrchestrator | undefined;
 let dataDir: string;
 const edges = new Map<string, EdgeProcess>();
 let frame: Buffer;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON answers, checked by the assertions
-type Json = any;
-const json = async (
-  url: string,
-  init?: RequestInit,
-): Promise<{ status: number; body: Json; res: Response }> => {
-  const res = await fetch(url, init);
-  return { status: res.status, body: res.status === 204 ? undefined : await res.json(), res };
-};
 
 /** A camera pushing to an edge of the store: follows 421 + Location to the owner, tries another edge when one is down. */
 async function push(cameraId: string, captureTime: number): Promise<{ status: number; url?: string }> {

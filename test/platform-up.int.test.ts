@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { CameraAnalyticsState } from '@storevision/contracts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type RunningPlatform, startPlatform } from '../packages/cli/src/platform/platform.ts';
+import { until } from './support.ts';
 
 let dataDir: string;
 let platform: RunningPlatform | undefined;
@@ -18,16 +19,6 @@ afterAll(async () => {
   await platform?.stop();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const alive = (pid: number) => {
   try {
@@ -63,15 +54,19 @@ describe('storevision up', () => {
     // Every camera is analysed on one of the store's edges: the owner the orchestrator chose (a
     // frame pushed to the other edge is forwarded to it).
     for (const c of p.cameras) {
-      const state = await until(`${c.cameraId} analysed`, async () => {
-        for (const e of p.edges) {
-          const res = await fetch(`${e.process.url}/v1/cameras/${c.cameraId}/analytics`);
-          if (!res.ok) continue;
-          const s = (await res.json()) as CameraAnalyticsState;
-          if (s.frames.analysed >= 5) return s;
-        }
-        return undefined;
-      });
+      const state = await until(
+        `${c.cameraId} analysed`,
+        async () => {
+          for (const e of p.edges) {
+            const res = await fetch(`${e.process.url}/v1/cameras/${c.cameraId}/analytics`);
+            if (!res.ok) continue;
+            const s = (await res.json()) as CameraAnalyticsState;
+            if (s.frames.analysed >= 5) return s;
+          }
+          return undefined;
+        },
+        60_000,
+      );
       expect(state).toMatchObject({ storeId: 'store-1', timezone: 'Asia/Shanghai' });
       expect(Object.keys(state.zones).length).toBeGreaterThan(0);
     }
@@ -81,21 +76,25 @@ describe('storevision up', () => {
     expect(placements.find((s) => s.storeId === 'store-1')?.pipelines).toHaveLength(3);
 
     // The edges' events reach the hub: the store reports its nodes and a last event time.
-    const store = await until('events in the hub', async () => {
-      const res = await fetch(`${p.hub.url}/v1/stores`, {
-        headers: { authorization: `Bearer ${p.adminToken}` },
-      });
-      const body = (await res.json()) as {
-        stores: Array<{
-          storeId: string;
-          timezone: string;
-          lastEventTime: string | null;
-          nodes: { up: number };
-        }>;
-      };
-      const s = body.stores.find((x) => x.storeId === 'store-1');
-      return s?.lastEventTime ? s : undefined;
-    });
+    const store = await until(
+      'events in the hub',
+      async () => {
+        const res = await fetch(`${p.hub.url}/v1/stores`, {
+          headers: { authorization: `Bearer ${p.adminToken}` },
+        });
+        const body = (await res.json()) as {
+          stores: Array<{
+            storeId: string;
+            timezone: string;
+            lastEventTime: string | null;
+            nodes: { up: number };
+          }>;
+        };
+        const s = body.stores.find((x) => x.storeId === 'store-1');
+        return s?.lastEventTime ? s : undefined;
+      },
+      60_000,
+    );
     expect(store).toMatchObject({ timezone: 'Asia/Shanghai', nodes: { up: 2 } });
 
     const pids = [...p.edges.map((e) => e.process.pid)];

@@ -18,6 +18,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestEdge } from '../services/inference-edge/src/testing/edge-fixture.ts';
+import { json, until } from './support.ts';
 
 const STORE = 'store-fwd';
 const HEARTBEAT_TIMEOUT_MS = 1500;
@@ -29,25 +30,6 @@ let dataDir: string;
 const edges = new Map<string, { node: EdgeNode; url: string; closed: boolean }>();
 let frame: Buffer;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-// biome-ignore lint/suspicious/noExplicitAny: test reads of JSON answers, checked by the assertions
-type Json = any;
-const json = async (
-  url: string,
-  init?: RequestInit,
-): Promise<{ status: number; body: Json; res: Response }> => {
-  const res = await fetch(url, init);
-  return { status: res.status, body: await res.json().catch(() => undefined), res };
-};
 const pushTo = (base: string, cameraId: string, captureTime: number) =>
   json(`${base}/v1/cameras/${cameraId}/frames`, {
     method: 'POST',
