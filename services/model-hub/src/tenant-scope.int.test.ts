@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BACKENDS,
+  multipart,
+  personDetector,
   startTestHub,
   TEST_ADMIN_TOKEN,
   type TestHub,
@@ -225,5 +227,75 @@ describe.each(BACKENDS)('tenant scoping on %s', (backend) => {
     abort.abort();
     expect(text).toContain('"storeId":"hema-2"');
     expect(text).not.toContain('other-1');
+  });
+  it('shows a scoped viewer only its stores of a rollout, and another tenant’s rollout as unknown', async () => {
+    for (const version of ['1.0.0', '1.1.0']) {
+      const { content, manifest } = await personDetector({ version });
+      const body = multipart([
+        { name: 'manifest', value: JSON.stringify(manifest) },
+        { name: 'model', filename: 'm.onnx', content },
+      ]);
+      const res = await t.hub.app.inject({
+        method: 'POST',
+        url: '/v1/models/person-detector/versions',
+        headers: { ...admin, ...body.headers },
+        payload: body.payload,
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    for (const storeId of ['hema-1', 'other-1']) {
+      const node = await bearer({ role: 'node' });
+      const res = await t.hub.app.inject({
+        method: 'PUT',
+        url: `/v1/nodes/${storeId}-box/health`,
+        headers: node,
+        payload: {
+          storeId,
+          models: [
+            {
+              name: 'person-detector',
+              version: '1.0.0',
+              state: 'ready',
+              runs: 1,
+              errors: 0,
+              errorRate: 0,
+              p50Ms: 1,
+              p99Ms: 2,
+            },
+          ],
+        },
+      });
+      expect(res.statusCode, res.body).toBeLessThan(300);
+    }
+    const created = await t.hub.app.inject({
+      method: 'POST',
+      url: '/v1/rollouts',
+      headers: admin,
+      payload: {
+        model: 'person-detector',
+        version: '1.1.0',
+        target: { stores: ['hema-1', 'other-1'] },
+        waves: [
+          { stores: ['hema-1'], holdSeconds: 0 },
+          { stores: ['other-1'], holdSeconds: 0 },
+        ],
+      },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    const id = created.json().id as string;
+
+    const whole = (await get(`/v1/rollouts/${id}`, everyStore)).json();
+    expect(whole.stores.map((x: { storeId: string }) => x.storeId).sort()).toEqual(['hema-1', 'other-1']);
+    const seen = (await get(`/v1/rollouts/${id}`, hema)).json();
+    expect(seen.stores.map((x: { storeId: string }) => x.storeId)).toEqual(['hema-1']);
+    expect(seen.waves.flatMap((w: { stores: string[] }) => w.stores)).toEqual(['hema-1']);
+    const listed = (await get('/v1/rollouts', hema)).json().rollouts as Array<{
+      stores: Array<{ storeId: string }>;
+    }>;
+    expect(listed.flatMap((r) => r.stores.map((x) => x.storeId))).toEqual(['hema-1']);
+
+    const otherTenant = await bearer({ role: 'viewer', stores: ['hema-2'] });
+    expect((await get(`/v1/rollouts/${id}`, otherTenant)).json().code).toBe('HUB_ERR_ROLLOUT_NOT_FOUND');
+    expect((await get('/v1/rollouts', otherTenant)).json().rollouts).toEqual([]);
   });
 });

@@ -1,5 +1,8 @@
+import type { Rollout } from '@storevision/contracts';
 import type { FastifyPluginAsync } from 'fastify';
+import { HubError } from '../errors.ts';
 import type { RolloutService } from '../services/rollout.service.ts';
+import { inScope, storeScope } from '../services/token.service.ts';
 import { bearer, errors } from './schemas.ts';
 
 const idParams = {
@@ -39,7 +42,14 @@ export const rolloutsController: FastifyPluginAsync<{ rollouts: RolloutService }
       config: { role: 'viewer' },
       schema: { summary: 'Recent rollouts', tags: ['rollouts'], security: bearer },
     },
-    async () => ({ rollouts: await rollouts.list() }),
+    async (req) => {
+      const scope = storeScope(req.principal);
+      return {
+        rollouts: (await rollouts.list())
+          .map((r) => scopedRollout(r, scope))
+          .filter((r): r is Rollout => r !== undefined),
+      };
+    },
   );
 
   app.get<{ Params: { id: string } }>(
@@ -54,7 +64,12 @@ export const rolloutsController: FastifyPluginAsync<{ rollouts: RolloutService }
         response: { ...errors(401, 403, 404) },
       },
     },
-    async (req) => rollouts.get(req.params.id),
+    async (req) => {
+      const r = scopedRollout(await rollouts.get(req.params.id), storeScope(req.principal));
+      // Another tenant's rollout reads as unknown, like another tenant's store.
+      if (!r) throw new HubError('HUB_ERR_ROLLOUT_NOT_FOUND', req.params.id);
+      return r;
+    },
   );
 
   for (const action of ['pause', 'promote', 'rollback'] as const) {
@@ -84,3 +99,20 @@ export const rolloutsController: FastifyPluginAsync<{ rollouts: RolloutService }
     );
   }
 };
+
+/**
+ * A rollout as a store-scoped token may see it: only its stores (in the per-store state and the
+ * waves), no free-text reason (it can name other stores' nodes); undefined when none of its stores
+ * is in it. Unscoped tokens see it whole.
+ */
+function scopedRollout(r: Rollout, scope: readonly string[] | undefined): Rollout | undefined {
+  if (!scope) return r;
+  const stores = r.stores.filter((s) => inScope(scope, s.storeId));
+  if (stores.length === 0) return undefined;
+  return {
+    ...r,
+    reason: r.reason === null ? null : 'withheld from store-scoped tokens (it may name other stores)',
+    waves: r.waves.map((w) => ({ ...w, stores: w.stores.filter((id) => inScope(scope, id)) })),
+    stores,
+  };
+}
