@@ -20,7 +20,7 @@ fi
 # chromium: the hub dashboard's browser test (driven by playwright-core, which downloads nothing).
 # initdb (postgresql): the hub's tests run against a real PostgreSQL cluster they start themselves
 # (services/model-hub/src/testing/postgres.ts); Debian keeps it in /usr/lib/postgresql/<v>/bin.
-OS_NEEDS=(redis-server:redis-server initdb:postgresql chromium:chromium ${STOREVISION_OS_NEEDS:-})
+OS_NEEDS=(redis-server:redis-server initdb:postgresql chromium:chromium ffmpeg:ffmpeg ${STOREVISION_OS_NEEDS:-})
 missing=()
 for need in "${OS_NEEDS[@]}"; do
   cmd=${need%%:*}; pkg=${need##*:}

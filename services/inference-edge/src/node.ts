@@ -12,6 +12,7 @@ import { EdgeMetrics } from './metrics.ts';
 import type { ModelAgent } from './models/model-agent.ts';
 import { nodeTokenFile, prepareModels } from './models/model-setup.ts';
 import { CameraOwnership } from './orchestrator/camera-ownership.ts';
+import { CameraPuller, CameraPullers } from './orchestrator/camera-puller.ts';
 import { detectCapabilities, measureThroughput } from './orchestrator/capabilities.ts';
 import { FrameForwarder } from './orchestrator/frame-forwarder.ts';
 import { OrchestratorAgent } from './orchestrator/orchestrator-agent.ts';
@@ -238,6 +239,34 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
           logger: logger.child({ module: 'frame-forwarder' }),
         })
       : undefined;
+  const frameService = new FrameService({
+    repository,
+    queue,
+    metrics,
+    models: config.models,
+    ...(ownership ? { route: (cameraId: string) => ownership.route(cameraId) } : {}),
+    ...(forwarder ? { forwarder } : {}),
+    maxPixels: config.maxPixels,
+    ...common,
+  });
+  // Cameras the assignment gives this node with an rtsp:// or http(s):// source are pulled with
+  // ffmpeg into the same ingest as pushed frames.
+  const pullers = new CameraPullers(
+    (cameraId, url, fps) =>
+      new CameraPuller({
+        cameraId,
+        url,
+        fps,
+        ingest: (jpeg, captureTime) =>
+          frameService.ingest({
+            cameraId,
+            contentType: 'image/jpeg',
+            body: jpeg,
+            captureTime: String(captureTime),
+          }),
+        logger: logger.child({ module: 'camera-puller' }),
+      }),
+  );
   const agent = config.orchestratorUrl
     ? new OrchestratorAgent({
         orchestratorUrl: config.orchestratorUrl,
@@ -254,22 +283,14 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
         logger: logger.child({ module: 'orchestrator-agent' }),
         cores: config.cores,
         onOrchestratorReachable: (ok) => failover?.orchestratorReachable(ok),
+        pullers,
       })
     : undefined;
   const app = await build(
     {
       logger,
       metrics,
-      frames: new FrameService({
-        repository,
-        queue,
-        metrics,
-        models: config.models,
-        ...(ownership ? { route: (cameraId: string) => ownership.route(cameraId) } : {}),
-        ...(forwarder ? { forwarder } : {}),
-        maxPixels: config.maxPixels,
-        ...common,
-      }),
+      frames: frameService,
       results: new ResultService({ repository, ...common }),
       inference: inferenceService,
       health: new HealthService({ redis: requestRedis, pool }),
@@ -355,6 +376,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     closed ??= (async () => {
       await modelAgent?.close();
       await agent?.close();
+      await pullers.close();
       failover?.close();
       await app.close();
       await uploader?.close().catch(() => {});

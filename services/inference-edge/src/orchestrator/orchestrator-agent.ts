@@ -11,6 +11,7 @@ import { isEdgeError } from '../errors.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import type { AnalyticsService } from '../services/analytics.service.ts';
 import type { CameraOwnership } from './camera-ownership.ts';
+import type { CameraPullers } from './camera-puller.ts';
 
 export interface OrchestratorAgentOptions {
   orchestratorUrl: string;
@@ -31,6 +32,8 @@ export interface OrchestratorAgentOptions {
   waitSeconds?: number;
   /** Told after each heartbeat whether the orchestrator took it (store-local failover listens). */
   onOrchestratorReachable?: (ok: boolean) => void;
+  /** Pulls the assigned cameras that have a stream source (rtsp://, http(s)://). */
+  pullers?: CameraPullers;
   fetch?: typeof fetch;
 }
 
@@ -172,6 +175,9 @@ export class OrchestratorAgent {
     if (prev && prev.version === a.version && prev.planVersion === a.planVersion) return;
     this.#o.ownership.set(a);
     this.stats.assignments++;
+    await this.#o.pullers?.apply(a.cameras).catch((err) => {
+      this.#o.logger.warn({ err }, 'could not apply the camera pullers');
+    });
     const wanted = new Map<string, unknown>();
     for (const cam of a.cameras) {
       const p = cam.pipelines.find((x) => x.analytics);
