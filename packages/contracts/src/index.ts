@@ -1,4 +1,5 @@
 export * from './analytics.ts';
+export * from './catalogue-error.ts';
 export * from './detection.ts';
 export * from './edge.ts';
 export * from './events-upload.ts';

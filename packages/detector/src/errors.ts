@@ -1,3 +1,4 @@
+import { CatalogueError } from '@storevision/contracts';
 /**
  * The detector's error catalogue. Callers (the edge's HTTP layer, the hub's validator, the
  * benchmark) branch on `code`, never on `message`; `statusCode` is the HTTP status a service
@@ -31,16 +32,11 @@ export const detectorErrors = {
 
 export type DetectorErrorCode = keyof typeof detectorErrors;
 
-export class DetectorError extends Error {
+export class DetectorError extends CatalogueError<DetectorErrorCode> {
   override readonly name = 'DetectorError';
-  readonly code: DetectorErrorCode;
-  readonly statusCode: number;
 
   constructor(code: DetectorErrorCode, detail?: string, options?: { cause?: unknown }) {
-    const base = detectorErrors[code].message;
-    super(detail ? `${base}: ${detail}` : base, options);
-    this.code = code;
-    this.statusCode = detectorErrors[code].statusCode;
+    super(detectorErrors, code, detail, options);
   }
 }
 

@@ -1,3 +1,4 @@
+import { CatalogueError } from '@storevision/contracts';
 /**
  * The edge's error catalogue. Every JSON error the service answers is `{code, message}` with one of
  * these codes and its HTTP status; clients branch on `code`, never on `message`. `errors.test.ts`
@@ -64,10 +65,8 @@ export const edgeErrors = {
 
 export type EdgeErrorCode = keyof typeof edgeErrors;
 
-export class EdgeError extends Error {
+export class EdgeError extends CatalogueError<EdgeErrorCode> {
   override readonly name = 'EdgeError';
-  readonly code: EdgeErrorCode;
-  readonly statusCode: number;
   /** Seconds for a `Retry-After` header, on 503s that clear by themselves. */
   readonly retryAfterSeconds: number | undefined;
   /** A `Location` header: where to send the request instead (421 to the camera's owner node). */
@@ -78,10 +77,7 @@ export class EdgeError extends Error {
     detail?: string,
     options?: { cause?: unknown; retryAfterSeconds?: number; location?: string },
   ) {
-    const base = edgeErrors[code].message;
-    super(detail ? `${base}: ${detail}` : base, options?.cause !== undefined ? { cause: options.cause } : {});
-    this.code = code;
-    this.statusCode = edgeErrors[code].statusCode;
+    super(edgeErrors, code, detail, options);
     this.retryAfterSeconds = options?.retryAfterSeconds;
     this.location = options?.location;
   }

@@ -1,3 +1,4 @@
+import { CatalogueError } from '@storevision/contracts';
 /**
  * The hub's error catalogue. Every JSON error the hub answers is `{code, message}` with one of these
  * codes and its HTTP status; clients (the CLI, edges) branch on `code`, never on `message`.
@@ -82,16 +83,11 @@ export const hubErrors = {
 
 export type HubErrorCode = keyof typeof hubErrors;
 
-export class HubError extends Error {
+export class HubError extends CatalogueError<HubErrorCode> {
   override readonly name = 'HubError';
-  readonly code: HubErrorCode;
-  readonly statusCode: number;
 
   constructor(code: HubErrorCode, detail?: string, options?: { cause?: unknown }) {
-    const base = hubErrors[code].message;
-    super(detail ? `${base}: ${detail}` : base, options?.cause !== undefined ? { cause: options.cause } : {});
-    this.code = code;
-    this.statusCode = hubErrors[code].statusCode;
+    super(hubErrors, code, detail, options);
   }
 }
 

@@ -1,3 +1,4 @@
+import { CatalogueError } from '@storevision/contracts';
 /**
  * The orchestrator's error catalogue. Every JSON error it answers is `{code, message}` with one of
  * these codes and its HTTP status; clients branch on `code`, never on `message`. `errors.test.ts`
@@ -29,16 +30,11 @@ export const orchErrors = {
 
 export type OrchErrorCode = keyof typeof orchErrors;
 
-export class OrchError extends Error {
+export class OrchError extends CatalogueError<OrchErrorCode> {
   override readonly name = 'OrchError';
-  readonly code: OrchErrorCode;
-  readonly statusCode: number;
 
   constructor(code: OrchErrorCode, detail?: string, options?: { cause?: unknown }) {
-    const base = orchErrors[code].message;
-    super(detail ? `${base}: ${detail}` : base, options?.cause !== undefined ? { cause: options.cause } : {});
-    this.code = code;
-    this.statusCode = orchErrors[code].statusCode;
+    super(orchErrors, code, detail, options);
   }
 }
 
