@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { renderFrames, startTestEdge, waitFor } from '../services/inference-edge
 import {
   brokenDetectorManifest,
   brokenDetectorOnnx,
+  PERSON_DETECTOR_DIR,
   PERSON_DETECTOR_ONNX,
   personDetectorManifest,
 } from '../services/inference-edge/src/testing/model-packages.ts';
@@ -31,6 +33,10 @@ import {
  * rest, and tampered blobs and signatures are refused with nothing left in the cache.
  */
 
+/** The bundled detector's own version: the fleet's stable one before the rollouts below. */
+const BUNDLED_VERSION = (
+  JSON.parse(readFileSync(path.join(PERSON_DETECTOR_DIR, 'manifest.json'), 'utf8')) as { version: string }
+).version;
 let redis: TestRedis;
 let hub: TestHub;
 let hubUrl: string;
@@ -117,7 +123,7 @@ beforeAll(async () => {
   hubUrl = `http://127.0.0.1:${addr.port}`;
   publicKeyPem = hub.hub.signingKey.publicKeyPem;
   // The bundled detector is the fleet's stable version (rollbacks need a version the hub knows).
-  await publish('1.0.0', await readFile(PERSON_DETECTOR_ONNX), await personDetectorManifest());
+  await publish(BUNDLED_VERSION, await readFile(PERSON_DETECTOR_ONNX), await personDetectorManifest());
   const et = await hub.hub.app.inject({
     method: 'POST',
     url: '/v1/enrolment-tokens',
@@ -153,8 +159,8 @@ describe('model rollout end to end', () => {
     }
   });
 
-  it('rolls 1.1.0 out in two waves; both edges switch without a failed or dropped frame', async () => {
-    await publish('1.1.0', await readFile(PERSON_DETECTOR_ONNX), await personDetectorManifest());
+  it('rolls 3.0.0 out in two waves; both edges switch without a failed or dropped frame', async () => {
+    await publish('3.0.0', await readFile(PERSON_DETECTOR_ONNX), await personDetectorManifest());
     const stream = streamFrames();
     await new Promise((r) => setTimeout(r, 1500));
     const created = await hub.hub.app.inject({
@@ -163,7 +169,7 @@ describe('model rollout end to end', () => {
       headers: admin,
       payload: {
         model: 'person-detector',
-        version: '1.1.0',
+        version: '3.0.0',
         waves: [
           { percent: 50, holdSeconds: 1 },
           { percent: 100, holdSeconds: 1 },
@@ -196,7 +202,7 @@ describe('model rollout end to end', () => {
     ]);
     for (const nodeId of ['edge-a', 'edge-b']) {
       const node = edges[nodeId]!;
-      expect(node.pool.models[0]!.version).toBe('1.1.0');
+      expect(node.pool.models[0]!.version).toBe('3.0.0');
       // Every accepted frame ends: processed + failed + dropped == received, with none failed or dropped …
       const m = node.metrics;
       const settled = await waitFor(async () => {
@@ -219,21 +225,21 @@ describe('model rollout end to end', () => {
       );
       for (const frameId of stream.accepted[nodeId]!) expect(results.has(frameId), frameId).toBe(true);
       const versions = [...results.values()].map((r) => r.models['person-detector']!.version);
-      expect(versions).toContain('1.0.0');
-      expect(versions).toContain('1.1.0');
+      expect(versions).toContain(BUNDLED_VERSION);
+      expect(versions).toContain('3.0.0');
       expect(await counter(node, m.modelSwaps)).toBe(1);
     }
   });
 
   it('stops the rollout of a version that fails warm-up and rolls it back by itself', async () => {
-    await publish('1.2.0', brokenDetectorOnnx(), await brokenDetectorManifest('1.2.0'));
+    await publish('3.1.0', brokenDetectorOnnx(), await brokenDetectorManifest('3.1.0'));
     const created = await hub.hub.app.inject({
       method: 'POST',
       url: '/v1/rollouts',
       headers: admin,
       payload: {
         model: 'person-detector',
-        version: '1.2.0',
+        version: '3.1.0',
         waves: [{ percent: 50, holdSeconds: 1 }, { percent: 100 }],
       },
     });
@@ -249,16 +255,16 @@ describe('model rollout end to end', () => {
       ['store-a', 'failed'],
       ['store-b', 'pending'],
     ]);
-    // Both edges still serve 1.1.0; edge-a's desired state is back on it, edge-b never got 1.2.0.
-    for (const node of Object.values(edges)) expect(node.pool.models[0]!.version).toBe('1.1.0');
+    // Both edges still serve 3.0.0; edge-a's desired state is back on it, edge-b never got 3.1.0.
+    for (const node of Object.values(edges)) expect(node.pool.models[0]!.version).toBe('3.0.0');
     const detect = await edges['edge-a']!.app.inject({
       method: 'POST',
       url: '/v1/models/person-detector/detect',
       headers: { 'content-type': 'image/jpeg' },
       payload: jpegs[0]!,
     });
-    expect(detect.json().version).toBe('1.1.0');
-    // Told to run 1.1.0 again, the agent forgets the failure (a later rollout of 1.2.0 would retry).
+    expect(detect.json().version).toBe('3.0.0');
+    // Told to run 3.0.0 again, the agent forgets the failure (a later rollout of 3.1.0 would retry).
     await waitFor(async () =>
       edges['edge-a']!.modelAgent!.failures.get('person-detector') === undefined ? true : undefined,
     );
@@ -266,7 +272,7 @@ describe('model rollout end to end', () => {
 
   it('resumes a cut download from where it stopped, transferring only the rest', async () => {
     const v = (
-      await hub.hub.app.inject({ url: '/v1/models/person-detector/versions/1.1.0', headers: admin })
+      await hub.hub.app.inject({ url: '/v1/models/person-detector/versions/3.0.0', headers: admin })
     ).json();
     const dir = await mkdtemp(path.join(tmpdir(), 'sv-dl-'));
     const partialFile = path.join(dir, 'blob.part');
@@ -312,7 +318,10 @@ describe('model rollout end to end', () => {
   it('refuses a tampered or unsigned version and caches nothing of it', async () => {
     const agent = edges['edge-b']!.modelAgent!;
     const v = (
-      await hub.hub.app.inject({ url: '/v1/models/person-detector/versions/1.0.0', headers: admin })
+      await hub.hub.app.inject({
+        url: `/v1/models/person-detector/versions/${BUNDLED_VERSION}`,
+        headers: admin,
+      })
     ).json();
     const cacheDir = path.join(dataDirs['edge-b']!, 'model-cache');
     const before = await readdir(path.join(cacheDir, 'versions', 'person-detector'));
@@ -334,16 +343,16 @@ describe('model rollout end to end', () => {
     }
     expect(await readdir(path.join(cacheDir, 'versions', 'person-detector'))).toEqual(before);
     expect(await readdir(path.join(cacheDir, 'partial'))).toEqual([]);
-    expect(edges['edge-b']!.pool.models[0]!.version).toBe('1.1.0');
+    expect(edges['edge-b']!.pool.models[0]!.version).toBe('3.0.0');
   });
 
   it('restarts an edge with the hub gone: it comes back on its cached model', async () => {
     await hub.hub.close();
     await edges['edge-a']!.close();
     const node = await startEdge('edge-a', 'store-a');
-    expect(node.pool.models[0]!.version).toBe('1.1.0');
+    expect(node.pool.models[0]!.version).toBe('3.0.0');
     expect(node.pool.modelDirs['person-detector']).toContain(
-      path.join('model-cache', 'versions', 'person-detector', '1.1.0'),
+      path.join('model-cache', 'versions', 'person-detector', '3.0.0'),
     );
     const res = await node.app.inject({
       method: 'POST',
@@ -352,6 +361,6 @@ describe('model rollout end to end', () => {
       payload: jpegs[1]!,
     });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json().version).toBe('1.1.0');
+    expect(res.json().version).toBe('3.0.0');
   });
 });

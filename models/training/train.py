@@ -59,6 +59,9 @@ def parse_args(argv=None):
     ap.add_argument("--close-aug", type=float, default=0.1, help="fraction of final epochs with geometric aug off")
     ap.add_argument("--width", default="16,32,64,96,112", help="channel widths of the 5 backbone stages")
     ap.add_argument("--head-hidden", type=int, default=32)
+    ap.add_argument("--export-imgsz", type=int, default=0,
+                    help="input size of the exported ONNX (default: --imgsz); the network is fully convolutional, so a "
+                         "model trained at 320 can run at 384 (see the model card for why the bundled model does)")
     ap.add_argument("--export-only", action="store_true", help="only export --weights to --export")
     ap.add_argument("--weights", default="", help="checkpoint for --export-only")
     ap.add_argument("--init", default="",
@@ -128,7 +131,7 @@ def main(argv=None):
         from export import load_checkpoint
 
         model, ck = load_checkpoint(a.weights)
-        shape, size = export_onnx(model, a.export, ck.get("imgsz", a.imgsz), ck.get("names", NAMES))
+        shape, size = export_onnx(model, a.export, a.export_imgsz or ck.get("imgsz", a.imgsz), ck.get("names", NAMES))
         print(f"exported {a.export}: output0 {list(shape)}, {size / 1e6:.2f} MB")
         return
 
@@ -294,7 +297,7 @@ def main(argv=None):
         src = os.path.join(a.out, "best.pt") if best_ep > 0 else os.path.join(a.out, "last.pt")
         best_ep = best_ep if best_ep > 0 else ep + 1
         model_x, _ = load_checkpoint(src)
-        shape, size = export_onnx(model_x, a.export, a.imgsz, NAMES)
+        shape, size = export_onnx(model_x, a.export, a.export_imgsz or a.imgsz, NAMES)
         say(f"exported {src} (epoch {best_ep}) -> {a.export}: output0 {list(shape)}, {size / 1e6:.2f} MB")
     say(f"done in {(time.time() - t_start) / 60:.1f} min; best fitness {best_fit:.4f} at epoch {best_ep}")
 

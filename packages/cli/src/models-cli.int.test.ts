@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,13 @@ const ULTRALYTICS_EXPORT = existsSync(YOLOV8N)
   ? YOLOV8N
   : join(repo, 'models/person-detector/person-detector.onnx');
 const TOKEN = 'cli-test-admin-token-0123456789';
+/** The bundled model's version and digest, as its manifest states them. */
+const bundled = JSON.parse(readFileSync(MANIFEST, 'utf8')) as {
+  version: string;
+  variants: { sha256: string }[];
+};
+const V = bundled.version;
+const VRE = V.replaceAll('.', '\\.');
 
 let hub: RunningHub;
 let work: string;
@@ -49,7 +56,7 @@ describe('storevision models', () => {
     expect(pub.stderr).toBe('');
     expect(pub.code).toBe(0);
     expect(pub.stdout).toMatch(
-      /^published person-detector@1\.0\.0 sha256:11033db21b01747e678103fb6414645fe2cfb41c69f2d2173cfb393e3b476013\n$/,
+      new RegExp(`^published person-detector@${VRE} sha256:${bundled.variants[0]!.sha256}\\n$`),
     );
 
     const imported = await cli(
@@ -77,27 +84,19 @@ describe('storevision models', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('already published');
 
-    const promote = await cli(
-      'models',
-      'promote',
-      'person-detector',
-      '1.0.0',
-      '--alias',
-      'stable',
-      ...common,
-    );
+    const promote = await cli('models', 'promote', 'person-detector', V, '--alias', 'stable', ...common);
     expect(promote.code, promote.stderr).toBe(0);
-    expect(promote.stdout.trim()).toBe('person-detector@stable -> 1.0.0');
+    expect(promote.stdout.trim()).toBe(`person-detector@stable -> ${V}`);
 
     const list = await cli('models', 'list', ...common);
     expect(list.code).toBe(0);
     const lines = list.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^NAME\s+LATEST\s+VERSIONS\s+ALIASES$/);
-    expect(lines[1]).toMatch(/^person-detector\s+1\.0\.0\s+1\s+stable=1\.0\.0$/);
+    expect(lines[1]).toMatch(new RegExp(`^person-detector\\s+${VRE}\\s+1\\s+stable=${VRE}$`));
     expect(lines[2]).toMatch(/^yolov8n\s+8\.1\.0\s+1$/);
 
     const versions = await cli('models', 'list', 'person-detector', '--json', ...common);
-    expect(JSON.parse(versions.stdout).versions[0]).toMatchObject({ version: '1.0.0', aliases: ['stable'] });
+    expect(JSON.parse(versions.stdout).versions[0]).toMatchObject({ version: V, aliases: ['stable'] });
   });
 
   it('prints the hub code in one line and exits 1 when the hub refuses a model', async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { RunningHub } from '@storevision/model-hub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWaves } from './commands/models.ts';
@@ -10,6 +11,8 @@ import {
 
 /** `storevision models rollout|status|rollback|pause|resume` against a real hub over HTTP. */
 const TOKEN = 'cli-rollout-admin-token-0123456789';
+/** The bundled model's version, as its manifest states it. */
+const V = (JSON.parse(readFileSync(MANIFEST, 'utf8')) as { version: string }).version;
 
 let hub: RunningHub;
 let disposeHub: (() => Promise<void>) | undefined;
@@ -68,18 +71,10 @@ describe('storevision models rollout', () => {
       });
       expect(res.status).toBe(204);
     }
-    const badWaves = await cli(
-      'models',
-      'rollout',
-      'person-detector',
-      '1.0.0',
-      '--waves',
-      '60,50',
-      ...common,
-    );
+    const badWaves = await cli('models', 'rollout', 'person-detector', V, '--waves', '60,50', ...common);
     expect(badWaves.code).toBe(1);
     expect(badWaves.stderr).toContain('HUB_ERR_BAD_WAVES');
-    const usage = await cli('models', 'rollout', 'person-detector', '1.0.0', '--waves', '50,?', ...common);
+    const usage = await cli('models', 'rollout', 'person-detector', V, '--waves', '50,?', ...common);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('CLI_ERR_USAGE');
 
@@ -87,7 +82,7 @@ describe('storevision models rollout', () => {
       'models',
       'rollout',
       'person-detector',
-      '1.0.0',
+      V,
       '--waves',
       '50,100',
       '--hold',
@@ -97,9 +92,9 @@ describe('storevision models rollout', () => {
     );
     expect(created.stderr).toBe('');
     const r = JSON.parse(created.stdout);
-    expect(r).toMatchObject({ model: 'person-detector', version: '1.0.0', state: 'running', currentWave: 0 });
+    expect(r).toMatchObject({ model: 'person-detector', version: V, state: 'running', currentWave: 0 });
     const status = await cli('models', 'status', r.id, ...common);
-    expect(status.stdout).toContain(`rollout ${r.id}: person-detector@1.0.0 running (wave 1/2)`);
+    expect(status.stdout).toContain(`rollout ${r.id}: person-detector@${V} running (wave 1/2)`);
     expect(status.stdout).toMatch(/s1\s+1\s+updating\s+n1:updating/);
     expect(status.stdout).toMatch(/s2\s+2\s+pending/);
     const rb = await cli('models', 'rollback', r.id, ...common);

@@ -21,15 +21,17 @@ describe('models/person-detector: manifest against the real ONNX graph', () => {
       expect(session.outputNames).toEqual(['output0']);
       const nc = pkg.manifest.labels.length;
       expect(nc).toBeGreaterThanOrEqual(2);
-      expect(pkg.manifest.output.shape).toEqual([1, 4 + nc, 2100]);
-      // The output really has that shape when the model runs.
+      // Anchors at strides 8, 16 and 32 of the square input (3024 at 384).
       const s = pkg.manifest.input.shape[2] as number;
+      const anchors = (s / 8) ** 2 + (s / 16) ** 2 + (s / 32) ** 2;
+      expect(pkg.manifest.output.shape).toEqual([1, 4 + nc, anchors]);
+      // The output really has that shape when the model runs.
       const out = await session.run({
         images: new ort.Tensor('float32', new Float32Array(3 * s * s).fill(0.45), [1, 3, s, s]),
       });
       const t = out.output0!;
-      expect(t.dims).toEqual([1, 4 + nc, 2100]);
-      const scores = (t.data as Float32Array).subarray(4 * 2100);
+      expect(t.dims).toEqual([1, 4 + nc, anchors]);
+      const scores = (t.data as Float32Array).subarray(4 * anchors);
       expect(Math.min(...scores)).toBeGreaterThanOrEqual(0);
       expect(Math.max(...scores)).toBeLessThanOrEqual(1);
     } finally {
@@ -42,7 +44,7 @@ describe('models/person-detector: manifest against the real ONNX graph', () => {
     const info = await readOnnxModelInfoFromFile(pkg.modelPath);
     const meta = parseUltralyticsMetadata(info.metadata);
     expect(meta.names).toEqual(pkg.manifest.labels);
-    expect(meta.imgsz).toEqual([320, 320]);
+    expect(meta.imgsz).toEqual(pkg.manifest.input.shape.slice(2));
     expect((await stat(pkg.modelPath)).size).toBeLessThanOrEqual(5 * 1024 * 1024);
   });
 });

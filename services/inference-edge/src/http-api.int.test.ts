@@ -28,7 +28,7 @@ import { startTestRedis, type TestRedis } from './testing/redis-server.ts';
  * and every bad input of the issue with its code.
  */
 
-// Above the ~6 MB of a 320×320 JSON tensor, small enough to send an over-limit body cheaply.
+// Above the ~9 MB of a 384×384 JSON tensor, small enough to send an over-limit body cheaply.
 const BODY_LIMIT = 16 * 1024 * 1024;
 let redis: TestRedis;
 let models: Awaited<ReturnType<typeof testModelsDir>>;
@@ -331,8 +331,8 @@ describe('Open Inference Protocol v2', () => {
     expect(meta).toMatchObject({
       name: 'person-detector',
       platform: 'onnxruntime_onnx',
-      inputs: [{ name: 'images', datatype: 'FP32', shape: [1, 3, 320, 320] }],
-      outputs: [{ name: 'output0', datatype: 'FP32', shape: [1, 6, 2100] }],
+      inputs: [{ name: 'images', datatype: 'FP32', shape: [1, 3, 384, 384] }],
+      outputs: [{ name: 'output0', datatype: 'FP32', shape: [1, 6, 3024] }],
     });
     expect(meta.versions).toHaveLength(1);
     const r = await node.app.inject({ url: '/v2/models/person-detector/ready' });
@@ -359,8 +359,8 @@ describe('Open Inference Protocol v2', () => {
       id: 'req-1',
     });
     const out = body.outputs[0];
-    expect(out).toMatchObject({ name: 'output0', shape: [1, 6, 2100], datatype: 'FP32' });
-    expect(out.data).toHaveLength(6 * 2100);
+    expect(out).toMatchObject({ name: 'output0', shape: [1, 6, 3024], datatype: 'FP32' });
+    expect(out.data).toHaveLength(6 * 3024);
 
     const local = await Detector.create({
       manifest: pkg.manifest,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isEdgeError } from '../errors.ts';
@@ -13,6 +14,12 @@ import { InferencePool } from './pool.ts';
 let pool: InferencePool;
 let packages: Awaited<ReturnType<typeof testPackages>>;
 let jpeg: Buffer;
+/** The bundled detector's version, as its manifest states it. */
+const bundledVersion = (
+  JSON.parse(readFileSync(`${BUNDLED_MODELS_DIR}/person-detector/manifest.json`, 'utf8')) as {
+    version: string;
+  }
+).version;
 const runs: Array<[string, string, number | undefined]> = [];
 
 beforeAll(async () => {
@@ -40,8 +47,9 @@ const detect = () => pool.run({ kind: 'detect', image: jpeg, models: ['person-de
 
 describe('inference pool hot swap', () => {
   it('switches to a new version while frames are in flight: every task answers, in version order', async () => {
-    expect(pool.models[0]!.version).toBe('1.0.0');
-    const dir = await packages.reversioned('1.1.0');
+    const bundled = bundledVersion;
+    expect(pool.models[0]!.version).toBe(bundled);
+    const dir = await packages.reversioned('2.0.0');
     const results: Array<Promise<string>> = [];
     let swapped: Promise<unknown> | undefined;
     for (let i = 0; i < 24; i++) {
@@ -50,33 +58,33 @@ describe('inference pool hot swap', () => {
       await new Promise((r) => setTimeout(r, 15));
     }
     const { previous, current } = (await swapped) as Awaited<ReturnType<InferencePool['swapModel']>>;
-    expect(previous).toBe('1.0.0');
-    expect(current.version).toBe('1.1.0');
+    expect(previous).toBe(bundled);
+    expect(current.version).toBe('2.0.0');
     const versions = await Promise.all(results);
-    // None failed; the first ones ran 1.0.0, and once a task ran 1.1.0 no later one ran 1.0.0.
-    expect(versions[0]).toBe('1.0.0');
-    const firstNew = versions.indexOf('1.1.0');
+    // None failed; the first ones ran the bundled version, and once a task ran 2.0.0 no later one ran it.
+    expect(versions[0]).toBe(bundled);
+    const firstNew = versions.indexOf('2.0.0');
     expect(firstNew).toBeGreaterThan(0);
-    expect(versions.slice(firstNew).every((v) => v === '1.1.0')).toBe(true);
-    expect(pool.models[0]!.version).toBe('1.1.0');
+    expect(versions.slice(firstNew).every((v) => v === '2.0.0')).toBe(true);
+    expect(pool.models[0]!.version).toBe('2.0.0');
     expect(pool.modelDirs['person-detector']).toBe(dir);
     // The pool reported every run, per version, with its time.
-    expect(runs.filter(([, v]) => v === '1.1.0').length).toBe(versions.length - firstNew);
+    expect(runs.filter(([, v]) => v === '2.0.0').length).toBe(versions.length - firstNew);
     expect(runs.every(([m, , ms]) => m === 'person-detector' && ms !== undefined && ms > 0)).toBe(true);
     expect(pool.stats.restarts).toBe(0);
   });
 
   it('refuses a version that fails warm-up and keeps serving the live one', async () => {
-    const dir = await packages.broken('1.2.0');
+    const dir = await packages.broken('2.1.0');
     const err = await pool.swapModel('person-detector', dir).catch((e: unknown) => e);
     expect(isEdgeError(err, 'EDGE_ERR_MODEL_LOAD_FAILED'), String(err)).toBe(true);
     expect((err as Error).message).toMatch(/reshape/i);
-    expect(pool.models[0]!.version).toBe('1.1.0');
+    expect(pool.models[0]!.version).toBe('2.0.0');
     const r = await detect();
-    expect(r.kind === 'detect' && r.models['person-detector']!.version).toBe('1.1.0');
+    expect(r.kind === 'detect' && r.models['person-detector']!.version).toBe('2.0.0');
     // Rolling back to the previous package is a swap like any other.
     await pool.swapModel('person-detector', `${BUNDLED_MODELS_DIR}/person-detector`);
     const back = await detect();
-    expect(back.kind === 'detect' && back.models['person-detector']!.version).toBe('1.0.0');
+    expect(back.kind === 'detect' && back.models['person-detector']!.version).toBe(bundledVersion);
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,16 +16,21 @@ export async function personDetectorManifest(): Promise<
 }
 
 /**
- * A deliberately broken "person-detector": the detector's exact input and output (`images`
- * [1,3,320,320] → `output0` [1,6,2100]), so it parses, loads in onnxruntime and matches its
- * manifest — everything the hub validates — but its one node reshapes 307 200 values into 12 600,
- * which onnxruntime refuses on the first run: the edge's warm-up fails, as a bad export would.
+ * A deliberately broken "person-detector": the bundled detector's exact input and output (`images`
+ * [1,3,S,S] → `output0` [1,6,N], read from its manifest), so it parses, loads in onnxruntime and
+ * matches its manifest — everything the hub validates — but its one node reshapes 3·S·S values
+ * into 6·N, which onnxruntime refuses on the first run: the edge's warm-up fails, as a bad export
+ * would.
  */
 export function brokenDetectorOnnx(): Buffer {
+  const m = JSON.parse(readFileSync(path.join(PERSON_DETECTOR_DIR, 'manifest.json'), 'utf8')) as {
+    input: { shape: number[] };
+    output: { shape: number[] };
+  };
   return Buffer.from(
     buildReshapeModel({
-      input: { name: 'images', type: 'float32', shape: [1, 3, 320, 320] },
-      output: { name: 'output0', type: 'float32', shape: [1, 6, 2100] },
+      input: { name: 'images', type: 'float32', shape: m.input.shape },
+      output: { name: 'output0', type: 'float32', shape: m.output.shape },
     }),
   );
 }

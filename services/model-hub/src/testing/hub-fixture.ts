@@ -126,11 +126,15 @@ export function multipart(parts: FormPart[]): { payload: Buffer; headers: Record
   };
 }
 
-/** The bundled detector's file and manifest, renamed/re-versioned as a test needs. */
+/**
+ * The bundled detector's file and manifest, renamed/re-versioned as a test needs; version 1.0.0
+ * unless the patch says otherwise (the hub's tests do not follow the bundled model's own version).
+ */
 export async function personDetector(patch: Record<string, unknown> = {}) {
   const content = await readFile(PERSON_DETECTOR_ONNX);
   const manifest = {
     ...JSON.parse(await readFile(path.join(PERSON_DETECTOR_DIR, 'manifest.json'), 'utf8')),
+    version: '1.0.0',
     ...patch,
   };
   return { content, manifest };
