@@ -142,7 +142,8 @@ describe('helm chart charts/storevision', () => {
       });
       const [role] = ofKind(objs, 'Role');
       const cm = role.rules.find((r: K8s) => r.resources.includes('configmaps'));
-      expect(cm.verbs).toEqual(expect.arrayContaining(['create', 'update', 'patch']));
+      // What the Kubernetes backend's assignment ConfigMaps need, and no more (no watch, no patch).
+      expect(cm.verbs).toEqual(['get', 'list', 'create', 'update', 'delete']);
       const sa = named(objs, 'ServiceAccount', 'sv-storevision-orchestrator');
       const orch = named(objs, 'Deployment', 'sv-storevision-orchestrator');
       expect(orch.spec.template.spec.serviceAccountName).toBe(sa.metadata.name);
@@ -201,6 +202,32 @@ describe('helm chart charts/storevision', () => {
       const env = Object.fromEntries(gpu.env.map((e: K8s) => [e.name, e.value]));
       expect(env.EDGE_STORE_ID).toBe('hz-002');
       expect(env.EDGE_TIMEZONE).toBe('Asia/Shanghai');
+    });
+
+    it('runs the orchestrator with the Kubernetes backend: Nodes of OpenYurt pools, ConfigMaps in the release namespace', () => {
+      expect(helmBin, MISSING).toBeDefined();
+      const orch = named(objs, 'Deployment', 'sv-storevision-orchestrator');
+      const c = container(orch, 'orchestrator');
+      expect(c.args).toEqual(
+        expect.arrayContaining([
+          '--backend=kubernetes',
+          '--k8s-node-selector=apps.openyurt.io/nodepool',
+          '--k8s-store-label=storevision.io/store',
+          '--k8s-configmap-prefix=sv-storevision-assignment',
+        ]),
+      );
+      expect(c.env).toContainEqual({
+        name: 'POD_NAMESPACE',
+        valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+      });
+      const [role] = ofKind(objs, 'Role');
+      expect(role.metadata.namespace ?? 'retail').toBe('retail');
+      const [clusterRole] = ofKind(objs, 'ClusterRole');
+      expect(clusterRole.rules).toContainEqual({
+        apiGroups: [''],
+        resources: ['nodes'],
+        verbs: ['get', 'list', 'watch'],
+      });
     });
 
     it('reads the hub database URL from the existing Secret and renders no Secret of its own', () => {

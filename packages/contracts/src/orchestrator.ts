@@ -92,6 +92,8 @@ export type NodeStatus = z.infer<typeof nodeStatusSchema>;
 export const nodeViewSchema = nodeReportSchema.extend({
   nodeId: nodeIdSchema,
   status: nodeStatusSchema,
+  /** Why a `lost` node is lost: no heartbeat, or (Kubernetes backend) its Node is NotReady, cordoned or absent. */
+  statusReason: z.string().optional(),
   registeredAt: z.number().int(),
   lastHeartbeatAt: z.number().int(),
   /** Share of the node's capacity the current plan uses (0..1, headroom excluded). */

@@ -16,4 +16,21 @@ describe('orchestrator config', () => {
     expect(() => loadConfig({ ORCH_HEADROOM: '2' })).toThrow(OrchestratorConfigError);
     expect(() => loadConfig({ ORCH_HEADROOM: '2' })).toThrow(/headroom/);
   });
+
+  it('selects the Kubernetes backend, its namespace from POD_NAMESPACE unless ORCH_K8S_NAMESPACE says otherwise', () => {
+    expect(loadConfig({})).toMatchObject({
+      backend: 'standalone',
+      k8sNamespace: 'default',
+      k8sNodeSelector: '',
+      k8sStoreLabel: 'storevision.io/store',
+      k8sConfigMapPrefix: 'storevision-assignment',
+    });
+    expect(loadConfig({ ORCH_BACKEND: 'kubernetes', POD_NAMESPACE: 'retail' })).toMatchObject({
+      backend: 'kubernetes',
+      k8sNamespace: 'retail',
+    });
+    expect(loadConfig({ POD_NAMESPACE: 'retail', ORCH_K8S_NAMESPACE: 'other' }).k8sNamespace).toBe('other');
+    expect(() => loadConfig({ ORCH_BACKEND: 'etcd' })).toThrow(/backend/);
+    expect(() => loadConfig({ ORCH_K8S_CONFIGMAP_PREFIX: 'Not_A_Name' })).toThrow(/k8sConfigMapPrefix/);
+  });
 });

@@ -26,12 +26,37 @@ export const orchestratorConfigSchema = z.object({
   /** Longest long-poll of an assignment (`?wait=`). @defaultValue 60 s */
   maxWaitSeconds: int(0, 600).default(60),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * `standalone`: edges register over HTTP, state in memory + snapshot. `kubernetes`: Node objects
+   * (informer) say which store nodes exist, their pools, hardware and readiness; assignments are
+   * also written as one ConfigMap per node. @defaultValue 'standalone'
+   */
+  backend: z.enum(['standalone', 'kubernetes']).default('standalone'),
+  /** Namespace of the assignment ConfigMaps. @defaultValue `$POD_NAMESPACE`, else 'default' */
+  k8sNamespace: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a namespace is a DNS label')
+    .default('default'),
+  /** Label selector of the store Nodes (e.g. `apps.openyurt.io/nodepool`). @defaultValue '' (all Nodes) */
+  k8sNodeSelector: z.string().max(1000).default(''),
+  /** The Node label naming a node's store. @defaultValue 'storevision.io/store' */
+  k8sStoreLabel: z
+    .string()
+    .regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'not a label key')
+    .default('storevision.io/store'),
+  /** Assignment ConfigMaps are `<prefix>-<node>`. @defaultValue 'storevision-assignment' */
+  k8sConfigMapPrefix: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'a DNS label of at most 63 characters')
+    .default('storevision-assignment'),
 });
 
 export type OrchestratorConfig = Readonly<z.infer<typeof orchestratorConfigSchema>>;
 export type OrchestratorConfigInput = z.input<typeof orchestratorConfigSchema>;
 
 const ENV: Record<string, keyof OrchestratorConfigInput> = {
+  // The chart's downward-API variable; ORCH_K8S_NAMESPACE (later in this list) wins over it.
+  POD_NAMESPACE: 'k8sNamespace',
   ORCH_PORT: 'port',
   ORCH_HOST: 'host',
   ORCH_DATA_DIR: 'dataDir',
@@ -40,10 +65,15 @@ const ENV: Record<string, keyof OrchestratorConfigInput> = {
   ORCH_HEADROOM: 'headroom',
   ORCH_MAX_WAIT_SECONDS: 'maxWaitSeconds',
   ORCH_LOG_LEVEL: 'logLevel',
+  ORCH_BACKEND: 'backend',
+  ORCH_K8S_NAMESPACE: 'k8sNamespace',
+  ORCH_K8S_NODE_SELECTOR: 'k8sNodeSelector',
+  ORCH_K8S_STORE_LABEL: 'k8sStoreLabel',
+  ORCH_K8S_CONFIGMAP_PREFIX: 'k8sConfigMapPrefix',
 };
 
 /** Names of the environment variables, for `--help` and the README. */
-export const ORCH_ENV_VARS = Object.keys(ENV);
+export const ORCH_ENV_VARS = Object.keys(ENV).filter((k) => k.startsWith('ORCH_'));
 
 export class OrchestratorConfigError extends Error {
   override readonly name = 'OrchestratorConfigError';

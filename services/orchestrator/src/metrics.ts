@@ -10,6 +10,11 @@ export class OrchestratorMetrics {
   readonly pipelinesMoved: Counter;
   readonly nodes: Gauge<'status'>;
   readonly pipelines: Gauge<'state'>;
+  /** Kubernetes backend (zero in standalone). */
+  readonly k8sLists: Counter<'resource'>;
+  readonly k8sNodeEvents: Counter<'type'>;
+  readonly k8sWatchRestarts: Counter;
+  readonly k8sConfigMapWrites: Counter<'result'>;
 
   constructor(
     opts: {
@@ -48,6 +53,29 @@ export class OrchestratorMetrics {
     this.pipelinesMoved = new Counter({
       name: 'orch_pipelines_moved_total',
       help: 'Pipelines a new plan moved to another node.',
+      registers,
+    });
+    this.k8sLists = new Counter({
+      name: 'orch_k8s_lists_total',
+      help: 'Kubernetes list calls of the informers (the first one, and each re-list after an expired resourceVersion).',
+      labelNames: ['resource'],
+      registers,
+    });
+    this.k8sNodeEvents = new Counter({
+      name: 'orch_k8s_node_events_total',
+      help: 'Node changes the informer delivered (add, update, delete).',
+      labelNames: ['type'],
+      registers,
+    });
+    this.k8sWatchRestarts = new Counter({
+      name: 'orch_k8s_watch_restarts_total',
+      help: 'Times the Node list/watch failed and was started again.',
+      registers,
+    });
+    this.k8sConfigMapWrites = new Counter({
+      name: 'orch_k8s_configmap_writes_total',
+      help: 'Assignment ConfigMap writes by result: created, updated, unchanged, deleted, conflict (409, re-read and retried), error.',
+      labelNames: ['result'],
       registers,
     });
     const nodeCounts = opts.nodeCounts;

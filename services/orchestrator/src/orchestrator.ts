@@ -1,7 +1,9 @@
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { build } from './app.ts';
 import type { OrchestratorConfig } from './config.ts';
+import { KubernetesBackend } from './kubernetes/kubernetes-backend.ts';
 import { OrchestratorMetrics } from './metrics.ts';
 import { StateRepository } from './repositories/state.repository.ts';
 import { FailoverService } from './services/failover.service.ts';
@@ -14,6 +16,10 @@ export interface OrchestratorOptions {
   /** @defaultValue a `StateRepository` with its snapshot under `config.dataDir` */
   repository?: StateRepository;
   now?: () => number;
+  /** Kubernetes backend: the cluster to use. @defaultValue `KubeConfig.loadFromDefault()` */
+  kubeConfig?: KubeConfig;
+  /** Kubernetes backend: first wait before a failed Node list/watch is started again. @defaultValue 500 ms */
+  k8sRestartDelayMs?: number;
 }
 
 export interface Orchestrator {
@@ -25,10 +31,17 @@ export interface Orchestrator {
   inventory: InventoryService;
   placement: PlacementService;
   failover: FailoverService;
+  /** Present with `backend: 'kubernetes'`. */
+  kubernetes?: KubernetesBackend;
   close(): Promise<void>;
 }
 
-/** Wires the standalone backend (in-memory state with a JSON snapshot) into `build()`. Does not listen. */
+/**
+ * Wires the services into `build()`. Does not listen. Standalone backend: in-memory state with a
+ * JSON snapshot. Kubernetes backend: the same, plus Node objects merged into the inventory and
+ * assignments written as ConfigMaps (`kubernetes/kubernetes-backend.ts`); it resolves only once
+ * the Nodes are listed.
+ */
 export async function createOrchestrator(
   config: OrchestratorConfig,
   opts: OrchestratorOptions = {},
@@ -44,6 +57,19 @@ export async function createOrchestrator(
     nodeCounts: () => views.counts().nodes,
     pipelineCounts: () => views.counts().pipelines,
   });
+  const kubernetes =
+    config.backend === 'kubernetes'
+      ? new KubernetesBackend({
+          ...(opts.kubeConfig ? { kubeConfig: opts.kubeConfig } : {}),
+          namespace: config.k8sNamespace,
+          nodeSelector: config.k8sNodeSelector,
+          storeLabel: config.k8sStoreLabel,
+          configMapPrefix: config.k8sConfigMapPrefix,
+          logger: logger.child({ module: 'kubernetes' }),
+          metrics,
+          ...(opts.k8sRestartDelayMs !== undefined ? { restartDelayMs: opts.k8sRestartDelayMs } : {}),
+        })
+      : undefined;
   const plannerLog = logger.child({ module: 'placement' });
   const placement = new PlacementService({
     repository,
@@ -51,12 +77,15 @@ export async function createOrchestrator(
     logger: plannerLog,
     headroom: config.headroom,
     now,
+    ...(kubernetes ? { onPublish: (a) => kubernetes.publish(a) } : {}),
   });
   const inventory = new InventoryService({
     repository,
     placement,
     logger: logger.child({ module: 'inventory' }),
     now,
+    heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    ...(kubernetes ? { cluster: kubernetes } : {}),
   });
   const failover = new FailoverService({
     repository,
@@ -69,6 +98,18 @@ export async function createOrchestrator(
   });
   let running = false;
   const app = await build({ logger, metrics, inventory, placement, views, ready: () => running }, config);
+  if (kubernetes) {
+    try {
+      await kubernetes.start({ inventory, placement, repository });
+    } catch (err) {
+      await kubernetes.close();
+      await app.close();
+      throw new Error(
+        `the Kubernetes backend could not start (namespace ${config.k8sNamespace}): ${(err as Error).message ?? err}`,
+        { cause: err },
+      );
+    }
+  }
   failover.start();
   running = true;
   let closed: Promise<void> | undefined;
@@ -77,9 +118,21 @@ export async function createOrchestrator(
       running = false;
       failover.stop();
       await app.close();
+      await kubernetes?.close();
       await repository.flush();
     })();
     return closed;
   };
-  return { app, config, logger, metrics, repository, inventory, placement, failover, close };
+  return {
+    app,
+    config,
+    logger,
+    metrics,
+    repository,
+    inventory,
+    placement,
+    failover,
+    ...(kubernetes ? { kubernetes } : {}),
+    close,
+  };
 }

@@ -3,11 +3,14 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishTestPattern, RtspTestServer } from '../testing/rtsp-test-server.ts';
 import { CameraPuller, CameraPullers } from './camera-puller.ts';
 
 /**
  * Pull-mode cameras through Debian's real ffmpeg: a local HTTP MJPEG camera (multipart/x-mixed-
- * replace, as IP cameras serve it) at 10 fps, pulled at 4 fps into the ingest callback.
+ * replace, as IP cameras serve it) at 10 fps, pulled at 4 fps into the ingest callback; and an
+ * RTSP camera — ffmpeg publishing MJPEG over RTP (TCP-interleaved) to the test RTSP server
+ * (`../testing/rtsp-test-server.ts`, a relay) — pulled the same way.
  */
 
 let server: http.Server;
@@ -107,3 +110,56 @@ describe('camera pullers (ffmpeg)', () => {
     await pullers.close();
   }, 30_000);
 });
+
+describe('camera pullers (ffmpeg) on an RTSP camera', () => {
+  it('pulls rtsp:// over TCP at the assigned fps, and reopens the stream when the camera comes back', async () => {
+    const rtsp = await RtspTestServer.start();
+    let camera = publishTestPattern(rtsp.url('store/shelf'), { width: 480, height: 272, fps: 10 });
+    const got: Buffer[] = [];
+    const puller = new CameraPuller({
+      cameraId: 'shelf-cam',
+      url: rtsp.url('store/shelf'),
+      fps: 4,
+      ingest: async (jpeg) => {
+        got.push(jpeg);
+      },
+      logger: pino({ level: 'silent' }),
+      maxBackoffMs: 500,
+    });
+    try {
+      await rtsp.waitForPublisher('store/shelf');
+      puller.start();
+      await until(() => got.length >= 6, 8000);
+      expect(rtsp.streamState('store/shelf')).toEqual({ publishing: true, readers: 1 });
+      for (const jpeg of got.slice(0, 3))
+        expect(await sharp(jpeg).metadata()).toMatchObject({ format: 'jpeg', width: 480, height: 272 });
+      // 4 fps out of a 10 fps camera: count over a measured second and a half.
+      const n0 = got.length;
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(got.length - n0).toBeGreaterThanOrEqual(3);
+      expect(got.length - n0).toBeLessThanOrEqual(9);
+      expect(puller.stats).toMatchObject({ failed: 0, restarts: 0 });
+
+      // The camera goes away (its connection and the stream end), then comes back.
+      await camera.stop();
+      rtsp.dropStream('store/shelf');
+      await until(() => puller.stats.restarts >= 1, 5000);
+      camera = publishTestPattern(rtsp.url('store/shelf'), { width: 480, height: 272, fps: 10 });
+      const n1 = got.length;
+      await until(() => got.length >= n1 + 3, 10_000);
+      expect(rtsp.stats.plays).toBeGreaterThanOrEqual(2);
+    } finally {
+      await puller.stop();
+      await camera.stop();
+      await rtsp.close();
+    }
+  }, 30_000);
+});
+
+async function until(f: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!f()) {
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

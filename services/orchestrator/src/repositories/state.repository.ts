@@ -15,6 +15,13 @@ export interface NodeRecord {
   status: NodeStatus;
   registeredAt: number;
   lastHeartbeatAt: number;
+  /** Why the node is `lost` (no heartbeat; its Kubernetes Node is NotReady, cordoned or absent). */
+  statusReason?: string | undefined;
+  /**
+   * Kubernetes backend: the edge's own report, before the Node object's labels and hardware were
+   * merged into `report` (kept so a change of the Node object can be merged again).
+   */
+  reported?: NodeReport | undefined;
 }
 
 export interface CameraRecord {

@@ -46,6 +46,7 @@ export class FailoverService {
     for (const n of this.#o.repository.nodes.values()) {
       if (n.status !== 'ready' || now - n.lastHeartbeatAt <= this.#o.heartbeatTimeoutMs) continue;
       n.status = 'lost';
+      n.statusReason = `no heartbeat for ${now - n.lastHeartbeatAt} ms`;
       lost.push(n.nodeId);
       stores.add(n.report.labels.store);
       this.#o.metrics.nodesLost.inc();

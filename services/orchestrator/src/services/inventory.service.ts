@@ -5,6 +5,7 @@ import {
   type ModelRequirements,
   modelNameSchema,
   modelRequirementsSchema,
+  type NodeReport,
   type NodeView,
   nodeIdSchema,
   nodeReportSchema,
@@ -21,6 +22,25 @@ export interface InventoryServiceOptions {
   placement: PlacementService;
   logger: Logger;
   now?: () => number;
+  /** The Kubernetes backend's view of each node; the standalone backend has none. */
+  cluster?: ClusterNodeSource;
+  /** A node silent this long is lost (the failover sweep's rule, also used when the cluster changes). */
+  heartbeatTimeoutMs?: number;
+}
+
+/**
+ * What a cluster says about a node (the Kubernetes backend): the edge's report with the labels
+ * and hardware of its Node object merged in, and whether the cluster lets it run work (its Node
+ * exists, is Ready and is not cordoned).
+ */
+export interface ClusterNodeSource {
+  merge(nodeId: string, reported: NodeReport): ClusterMerge;
+}
+export interface ClusterMerge {
+  report: NodeReport;
+  ready: boolean;
+  /** Why not ready. */
+  reason?: string | undefined;
 }
 
 /** Nodes (registration, heartbeats), cameras and model requirements; every change re-plans its store. */
@@ -36,49 +56,97 @@ export class InventoryService {
   /** `PUT /v1/nodes/{nodeId}`: registers, heartbeats, and re-plans when what the planner sees changed. */
   putNode(nodeId: string, body: unknown): { node: NodeView; assignmentVersion: number; created: boolean } {
     checkId(nodeIdSchema, nodeId, 'node id');
-    const report = parse(nodeReportSchema, body, 'ORCH_ERR_BAD_CAPABILITIES');
+    const reported = parse(nodeReportSchema, body, 'ORCH_ERR_BAD_CAPABILITIES');
+    const merged = this.#o.cluster?.merge(nodeId, reported) ?? { report: reported, ready: true };
+    const conflict = this.#labelConflict(nodeId, merged.report);
+    if (conflict) throw new OrchError('ORCH_ERR_LABEL_CONFLICT', conflict);
     const repo = this.#o.repository;
-    const { store } = report.labels;
-    const pool = report.labels.nodePool ?? store;
-    for (const other of repo.nodes.values()) {
-      if (other.nodeId === nodeId) continue;
-      const otherPool = other.report.labels.nodePool ?? other.report.labels.store;
-      if (otherPool === pool && other.report.labels.store !== store)
-        throw new OrchError(
-          'ORCH_ERR_LABEL_CONFLICT',
-          `node pool ${pool} belongs to store ${other.report.labels.store} (node ${other.nodeId}), not ${store}`,
-        );
-    }
     const now = this.#now();
     const prev = repo.nodes.get(nodeId);
     const rec: NodeRecord = {
       nodeId,
-      report,
-      status: 'ready',
+      report: merged.report,
+      status: merged.ready ? 'ready' : 'lost',
       registeredAt: prev?.registeredAt ?? now,
       lastHeartbeatAt: now,
+      ...(merged.ready ? {} : { statusReason: merged.reason }),
+      ...(this.#o.cluster ? { reported } : {}),
     };
-    repo.nodes.set(nodeId, rec);
-    const planned = (r: NodeRecord | undefined) =>
-      r && JSON.stringify([r.report.address, r.report.labels, r.report.capabilities]);
-    let reason: string | undefined;
-    if (!prev) reason = 'node_registered';
-    else if (prev.status === 'lost') reason = 'node_returned';
-    else if (planned(prev) !== planned(rec)) reason = 'node_changed';
-    if (reason) {
-      if (!prev || JSON.stringify(prev.report.capabilities) !== JSON.stringify(report.capabilities))
-        this.#o.placement.invalidateCalibration();
-      this.#o.logger.info({ nodeId, store, reason, address: report.address }, 'node reported');
-      const oldStore = prev?.report.labels.store;
-      if (oldStore && oldStore !== store) this.#o.placement.replan(oldStore, 'node_left');
-      this.#o.placement.replan(store, reason);
-      repo.changed();
-    }
+    this.#commit(prev, rec);
     return {
       node: this.view(rec),
       assignmentVersion: repo.assignments.get(nodeId)?.version ?? 0,
       created: !prev,
     };
+  }
+
+  /**
+   * The cluster's view of a node changed (Kubernetes backend: its Node object was added, labelled,
+   * made NotReady, cordoned or deleted): merges the edge's last report again and re-plans the
+   * stores concerned, exactly as a heartbeat with that change would. A node that is not ready in
+   * the cluster is `lost` at once — a NotReady Node fails over like a missed heartbeat. A node the
+   * edge never reported is not planned (only the edge knows its address, models and throughput).
+   */
+  refreshFromCluster(nodeId: string): void {
+    const repo = this.#o.repository;
+    const prev = repo.nodes.get(nodeId);
+    if (!prev?.reported || !this.#o.cluster) return;
+    const merged = this.#o.cluster.merge(nodeId, prev.reported);
+    const silentMs = this.#now() - prev.lastHeartbeatAt;
+    const heartbeatFresh = silentMs <= (this.#o.heartbeatTimeoutMs ?? Number.POSITIVE_INFINITY);
+    let ready = merged.ready && heartbeatFresh;
+    let reason = merged.ready ? `no heartbeat for ${silentMs} ms` : merged.reason;
+    const conflict = this.#labelConflict(nodeId, merged.report);
+    if (conflict) {
+      ready = false;
+      reason = `label conflict: ${conflict}`;
+    }
+    const { statusReason: _old, ...rest } = prev;
+    const rec: NodeRecord = {
+      ...rest,
+      report: merged.report,
+      status: ready ? 'ready' : 'lost',
+      ...(ready ? {} : { statusReason: reason }),
+    };
+    this.#commit(prev, rec);
+  }
+
+  /** Why `report`'s node pool cannot be this node's: it belongs to another store. */
+  #labelConflict(nodeId: string, report: NodeReport): string | undefined {
+    const { store } = report.labels;
+    const pool = report.labels.nodePool ?? store;
+    for (const other of this.#o.repository.nodes.values()) {
+      if (other.nodeId === nodeId) continue;
+      const otherPool = other.report.labels.nodePool ?? other.report.labels.store;
+      if (otherPool === pool && other.report.labels.store !== store)
+        return `node pool ${pool} belongs to store ${other.report.labels.store} (node ${other.nodeId}), not ${store}`;
+    }
+    return undefined;
+  }
+
+  /** Stores a node's new record and re-plans its store (and the one it left) when the planner would see a change. */
+  #commit(prev: NodeRecord | undefined, rec: NodeRecord): void {
+    const repo = this.#o.repository;
+    const { nodeId } = rec;
+    const store = rec.report.labels.store;
+    repo.nodes.set(nodeId, rec);
+    const planned = (r: NodeRecord | undefined) =>
+      r && JSON.stringify([r.report.address, r.report.labels, r.report.capabilities]);
+    let reason: string | undefined;
+    if (!prev) reason = 'node_registered';
+    else if (prev.status === 'lost' && rec.status === 'ready') reason = 'node_returned';
+    else if (prev.status === 'ready' && rec.status === 'lost') reason = 'node_not_ready';
+    else if (planned(prev) !== planned(rec)) reason = 'node_changed';
+    if (!reason) return;
+    if (!prev || JSON.stringify(prev.report.capabilities) !== JSON.stringify(rec.report.capabilities))
+      this.#o.placement.invalidateCalibration();
+    const log = { nodeId, store, reason, address: rec.report.address, statusReason: rec.statusReason };
+    if (reason === 'node_not_ready') this.#o.logger.warn(log, 'node cannot run work: its cameras move');
+    else this.#o.logger.info(log, 'node reported');
+    const oldStore = prev?.report.labels.store;
+    if (oldStore && oldStore !== store) this.#o.placement.replan(oldStore, 'node_left');
+    this.#o.placement.replan(store, reason);
+    repo.changed();
   }
 
   listNodes(filter: { store?: string } = {}): NodeView[] {
@@ -93,6 +161,7 @@ export class InventoryService {
       nodeId: n.nodeId,
       ...n.report,
       status: n.status,
+      ...(n.status === 'lost' && n.statusReason ? { statusReason: n.statusReason } : {}),
       registeredAt: n.registeredAt,
       lastHeartbeatAt: n.lastHeartbeatAt,
       plannedUtilization: this.#o.placement.utilization(n.nodeId),

@@ -25,6 +25,8 @@ export interface PlacementServiceOptions {
   logger: Logger;
   headroom: number;
   now?: () => number;
+  /** Told of every new assignment version (the Kubernetes backend writes it to the node's ConfigMap). */
+  onPublish?: (assignment: NodeAssignment) => void;
 }
 
 const DEFAULT_REQUIREMENTS = modelRequirementsSchema.parse({});
@@ -137,9 +139,11 @@ export class PlacementService {
     const content = JSON.stringify(this.#assignmentContent(nodeId));
     const prev = repo.assignments.get(nodeId);
     if (prev?.content === content) return;
-    repo.assignments.set(nodeId, { version: (prev?.version ?? 0) + 1, content });
+    const version = (prev?.version ?? 0) + 1;
+    repo.assignments.set(nodeId, { version, content });
     const waiters = this.#waiters.get(nodeId);
     if (waiters) for (const wake of waiters) wake();
+    this.#o.onPublish?.({ ...(JSON.parse(content) as Omit<NodeAssignment, 'version'>), version });
   }
 
   /** A node that moved to another store: its old store's plan drops it, its assignment follows. */
