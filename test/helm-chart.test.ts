@@ -1,8 +1,10 @@
 /**
  * The Helm chart in charts/storevision: `helm lint` and `helm template` with the default values and
  * with the GPU/OpenYurt/PostgreSQL values file (charts/storevision/ci/gpu-postgres-values.yaml),
- * the rendered manifests parsed and checked for what an operator relies on, and values.schema.json
- * refusing bad values.
+ * the rendered manifests parsed and checked for what an operator relies on, every rendered object
+ * validated against the Kubernetes API's OpenAPI schemas (the `kubernetes-models` package ships
+ * them, generated from Kubernetes' OpenAPI; like kubeconform with schemas in the repo, no cluster
+ * needed), and values.schema.json refusing bad values.
  *
  * Needs the `helm` binary: `.tools/bin/helm` (built by scripts/bootstrap.sh from the Go module proxy
  * when `go` is installed) or `helm` on PATH, or HELM=/path/to/helm. Without it the test FAILS with
@@ -13,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { unknownFields } from '../services/orchestrator/src/testing/kube-unknown-fields.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const chart = join(root, 'charts', 'storevision');
@@ -61,6 +64,29 @@ const container = (workload: K8s, name: string): K8s => {
   expect(c, `container ${name} in ${workload.metadata.name}`).toBeDefined();
   return c;
 };
+
+/**
+ * Validates one rendered object with the `kubernetes-models` class of its apiVersion and kind
+ * (`kubernetes-models/<group>/<version>/<Kind>`, the core group as `v1`); returns the errors.
+ */
+async function validateObject(o: K8s): Promise<string | undefined> {
+  const [group, version] = String(o.apiVersion).includes('/')
+    ? o.apiVersion.split('/')
+    : [undefined, o.apiVersion];
+  const spec = `kubernetes-models/${group ? `${group}/` : ''}${version}/${o.kind}`;
+  let Model: new (data: K8s) => { validate(): void };
+  try {
+    Model = (await import(spec))[o.kind];
+  } catch {
+    return `${o.kind}/${o.metadata?.name}: no schema for ${o.apiVersion} ${o.kind}`;
+  }
+  try {
+    new Model(o).validate();
+    return undefined;
+  } catch (err) {
+    return `${o.kind}/${o.metadata?.name}: ${(err as Error).message}`;
+  }
+}
 
 describe('helm chart charts/storevision', () => {
   it('has helm available (else run the bootstrap)', () => {
@@ -288,5 +314,39 @@ describe('helm chart charts/storevision', () => {
     const r = helm('template', 'sv', chart, ...args);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain(field);
+  });
+
+  describe('rendered manifests validate against the Kubernetes API schemas', () => {
+    it.each([
+      ['the default values', []],
+      ['the GPU/PostgreSQL values file', ['-f', gpuValues]],
+    ])('with %s: every object is a valid Kubernetes object', async (_what, args) => {
+      const objs = template(...args);
+      expect(objs.length).toBeGreaterThan(8);
+      const errors = (await Promise.all(objs.map(validateObject))).filter(Boolean);
+      expect(errors).toEqual([]);
+      // Strict, like kubeconform -strict: no field that the API does not know (a misspelt key).
+      expect(objs.flatMap(unknownFields)).toEqual([]);
+    });
+
+    it('the validators are not vacuous: they refuse a mistyped field, a misspelt key and an unknown kind', async () => {
+      const [deployment] = ofKind(template(), 'Deployment');
+      const bad = structuredClone(deployment);
+      bad.spec.replicas = 'two';
+      expect(await validateObject(bad)).toMatch(/replicas/);
+      const noPorts = structuredClone(deployment);
+      noPorts.spec.template.spec.containers[0].ports = [{ name: 'http' }];
+      expect(await validateObject(noPorts)).toMatch(/containerPort/);
+      const typo = structuredClone(deployment);
+      typo.spec.template.spec.containers[0].imagePullPolcy = 'Always';
+      typo.spec.template.spec.nodeSelectr = {};
+      expect(unknownFields(typo)).toEqual([
+        'Deployment.spec.template.spec.containers[0].imagePullPolcy',
+        'Deployment.spec.template.spec.nodeSelectr',
+      ]);
+      expect(
+        await validateObject({ apiVersion: 'apps/v1', kind: 'Deployent', metadata: { name: 'x' } }),
+      ).toMatch(/no schema/);
+    });
   });
 });
