@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export interface EdgeProcessOptions {
-  redisUrl: string;
+  /** Leave unset for the edge's embedded `redis-server` (AOF on, under `--data-dir`). */
+  redisUrl?: string | undefined;
   modelsDir: string;
   models: string[];
   redisPrefix: string;
@@ -23,6 +24,11 @@ export interface EdgeProcessOptions {
   execArgv?: string[];
   /** Extra `storevision edge` options (e.g. `--orchestrator-url U --store-id S`). */
   extraArgs?: string[];
+  /**
+   * Extra environment for the child, set after this shell's `EDGE_*` variables are dropped: for
+   * settings that have no command-line option (e.g. `EDGE_UPLOAD_MAX_BACKOFF_MS`).
+   */
+  env?: Record<string, string>;
 }
 
 export interface EdgeThreads {
@@ -43,6 +49,8 @@ export class EdgeProcess {
   readonly command: string;
   /** The thread budget the node logged when it started. */
   readonly threads: EdgeThreads | undefined;
+  /** The `redis-server` the node started itself (no `redisUrl` given), as it announced it. */
+  readonly embeddedRedisUrl: string | undefined;
   readonly #child: ChildProcess;
   readonly #log: string[];
 
@@ -52,8 +60,10 @@ export class EdgeProcess {
     command: string,
     threads: EdgeThreads | undefined,
     log: string[],
+    embeddedRedisUrl: string | undefined,
   ) {
     this.#child = child;
+    this.embeddedRedisUrl = embeddedRedisUrl;
     this.pid = child.pid!;
     this.url = url;
     this.command = command;
@@ -68,8 +78,7 @@ export class EdgeProcess {
       '0',
       '--host',
       '127.0.0.1',
-      '--redis-url',
-      o.redisUrl,
+      ...(o.redisUrl ? ['--redis-url', o.redisUrl] : []),
       '--models-dir',
       o.modelsDir,
       '--models',
@@ -89,6 +98,7 @@ export class EdgeProcess {
     // node runs with its defaults whatever this shell has set.
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGE_')) env[k] = v;
+    Object.assign(env, o.env);
     env.STOREVISION_TSX_LOADED = '1';
     const child = spawn(process.execPath, [...(o.execArgv ?? []), '--import', TSX, MAIN, ...args], {
       env,
@@ -97,11 +107,13 @@ export class EdgeProcess {
     const log: string[] = [];
     let threads: EdgeThreads | undefined;
     let url: string | undefined;
+    let embeddedRedisUrl: string | undefined;
     const onLine = (line: string) => {
       if (!line.trim()) return;
       log.push(line);
       if (log.length > 200) log.shift();
       url ??= /listening on (http:\/\/[\d.]+:\d+)/.exec(line)?.[1];
+      embeddedRedisUrl ??= /embedded Redis (redis:\/\/[\d.]+:\d+)/.exec(line)?.[1];
       if (!threads && line.includes('"loading models"')) {
         try {
           threads = (JSON.parse(line) as { threads?: EdgeThreads }).threads;
@@ -148,7 +160,7 @@ export class EdgeProcess {
       child.kill('SIGKILL');
       throw err;
     }
-    return new EdgeProcess(child, url!, ['storevision', ...args].join(' '), threads, log);
+    return new EdgeProcess(child, url!, ['storevision', ...args].join(' '), threads, log, embeddedRedisUrl);
   }
 
   /** Resident set size now, in bytes (Linux /proc; undefined elsewhere). */
