@@ -63,6 +63,7 @@ export {
   type OnnxValueInfo,
   readOnnxModelInfo,
   readOnnxModelInfoFromFile,
+  readOnnxModelInfoFromFileSync,
 } from './onnx-reader.ts';
 export {
   createInputBuffer,

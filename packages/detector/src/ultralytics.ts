@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import {
   type ModelInput,
@@ -8,7 +8,7 @@ import {
   modelManifestSchema,
 } from '@storevision/contracts';
 import { DetectorError } from './errors.ts';
-import { type OnnxModelInfo, readOnnxModelInfo } from './onnx-reader.ts';
+import { type OnnxModelInfo, readOnnxModelInfoFromFileSync } from './onnx-reader.ts';
 
 /**
  * Builds a model manifest for an Ultralytics detection export (YOLOv5u/v8/v11 `.onnx`) from the
@@ -98,13 +98,19 @@ export async function manifestFromUltralytics(
   onnxPath: string,
   options: ManifestFromUltralyticsOptions = {},
 ): Promise<ModelManifest> {
-  const bytes = await readFile(onnxPath);
-  const info = readOnnxModelInfo(bytes);
+  // Hashed as a stream and parsed at offsets: the weights are never held in memory.
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of createReadStream(onnxPath, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    sizeBytes += (chunk as Buffer).length;
+  }
+  const info = readOnnxModelInfoFromFileSync(onnxPath);
   return manifestFromUltralyticsInfo(info, {
     ...options,
     file: path.basename(onnxPath),
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    sizeBytes: bytes.length,
+    sha256: hash.digest('hex'),
+    sizeBytes,
   });
 }
 

@@ -11,6 +11,8 @@ export {
 export { EdgeError, type EdgeErrorCode, edgeErrors, isEdgeError } from './errors.ts';
 /** The model agent's resumable, digest-checked blob download (also used by `storevision bench models`). */
 export { type BlobDownloadOptions, type BlobDownloadResult, downloadBlob } from './models/blob-download.ts';
+/** The model agent's server-sent-event parser (also used by `storevision bench models`' simulated edges). */
+export { readEventStream, type ServerSentEvent } from './models/event-stream.ts';
 export { createEdgeNode, type EdgeNode, type EdgeNodeOptions } from './node.ts';
 export { LocalRedis, type LocalRedisOptions } from './redis/local-redis.ts';
 export { type RunningEdge, startEdge } from './server.ts';

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { verifyModelSignature } from '@storevision/contracts';
-import { downloadBlob } from '@storevision/inference-edge';
+import { downloadBlob, readEventStream } from '@storevision/inference-edge';
 import { HubClient } from '../hub-client.ts';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -31,24 +31,63 @@ const BUNDLED = path.join(REPO, 'models', 'person-detector');
 export interface ModelsBenchOptions {
   /** Size of the big model to publish. @defaultValue 100 MB */
   publishMb: number;
+  /** Publishes of the big model, each after its own disk measurement; medians are reported. @defaultValue 3 */
+  publishRounds?: number;
   edges: number;
+  /** How the simulated edges learn of the new version: the push channel (SSE) or the long-poll. @defaultValue push */
+  fanoutChannel?: 'push' | 'poll';
   onProgress?: (msg: string) => void;
+}
+
+/** One publish of the big model, with the disk measured just before it. */
+export interface PublishRound {
+  diskWriteMBps: number;
+  /** Bytes / time from the part's first byte to the file hashed, written and fsynced (`hub_model_upload_seconds`). */
+  hubUploadMBps: number;
+  /** Bytes / time between the client's first and last byte sent. */
+  streamMBps: number;
+  /** First byte to 201 (validation included). */
+  totalSeconds: number;
+  hubRssBeforeMb: number;
+  hubRssPeakMb: number;
+  /** Half a second after the 201. */
+  hubRssAfterMb: number;
+  /**
+   * The upload's bare limits on this machine: the same client upload to a process that only reads
+   * the body (the loopback transport), and one that also hashes it with sha256 (what every publish
+   * must do before it can name the blob).
+   */
+  bareReadMBps: number;
+  bareHashMBps: number;
 }
 
 export interface ModelsBenchResult {
   kind: 'models-bench';
   date: string;
   machine: { cpus: number; cpuModel: string; memoryGb: number; node: string };
+  /** 1-minute load average when the bench started and when it ended (other jobs on the machine show here). */
+  loadAverage: { start: number; end: number };
   publish: {
     sizeMb: number;
+    rounds: PublishRound[];
+    /** Medians over the rounds. */
     diskWriteMBps: number;
+    hubUploadMBps: number;
     streamMBps: number;
+    /** Median over the rounds of hubUploadMBps ÷ diskWriteMBps (both include the fsync): the target's ratio. */
     ratio: number;
+    /** Median of streamMBps ÷ diskWriteMBps (client side, no fsync), as earlier versions of this bench reported. */
+    clientRatio: number;
+    /** Medians of the bare limits (see `PublishRound`). */
+    bareReadMBps: number;
+    bareHashMBps: number;
     totalSeconds: number;
     hubRssBeforeMb: number;
     hubRssPeakMb: number;
+    hubRssAfterMb: number;
   };
   fanout: {
+    channel: 'push' | 'poll';
     edges: number;
     sizeMb: number;
     transferSeconds: number;
@@ -144,11 +183,38 @@ async function startHubProcess(
   return { url, child };
 }
 
+/**
+ * A bare upload sink in its own process (as the hub is): answers each POST with 201 once it has
+ * read the whole body — `/v1/models/hash/…` also hashes it with sha256. No multipart parsing, no
+ * disk: what is left of a publish's cost is the loopback transport and the hash.
+ */
+async function startBareSink(): Promise<{ url: string; child: ChildProcess }> {
+  const script = `
+    const http = require('node:http');
+    const { createHash } = require('node:crypto');
+    const server = http.createServer(async (req, res) => {
+      const h = req.url.includes('/hash/') ? createHash('sha256') : undefined;
+      for await (const c of req) if (h) h.update(c);
+      if (h) h.digest();
+      res.writeHead(201, { 'content-type': 'application/json' }).end('{}');
+    });
+    server.listen(0, '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => resolve(/http:\/\/[\d.:]+/.exec(d.toString())![0]));
+    child.once('exit', (code) => reject(new Error(`bare sink exited (${code})`)));
+  });
+  return { url, child };
+}
+
 export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBenchResult> {
   const say = o.onProgress ?? (() => {});
+  const loadStart = os.loadavg()[0]!;
   const work = await mkdtemp(path.join(os.tmpdir(), 'sv-models-bench-'));
   const token = `bench-admin-${randomBytes(12).toString('hex')}`;
   let hub: { url: string; child: ChildProcess } | undefined;
+  let bare: { url: string; child: ChildProcess } | undefined;
   try {
     const manifest = JSON.parse(await readFile(path.join(BUNDLED, 'manifest.json'), 'utf8'));
     const onnx = await readFile(path.join(BUNDLED, manifest.variants[0].file));
@@ -168,9 +234,9 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
     };
 
     // 1. Publish ------------------------------------------------------------------------------
+    // Rounds of (disk speed, publish): other jobs on a shared machine move both, so each publish is
+    // compared with the disk measured just before it and the medians are reported.
     const bigBytes = o.publishMb * 1e6;
-    say(`disk write speed (${o.publishMb} MB, fsync)`);
-    const disk = await diskWriteMBps(work, bigBytes);
     const bigFile = path.join(work, 'big.onnx');
     await writeFile(bigFile, padOnnx(onnx, bigBytes - onnx.length));
     const bigSize = (await stat(bigFile)).size;
@@ -180,34 +246,67 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
         version,
         variants: [{ ...manifest.variants[0], sha256: undefined, sizeBytes: undefined }],
       });
-    say(`publishing ${(bigSize / 1e6).toFixed(0)} MB to the hub (child process)`);
-    const rssBefore = rssMb(hub.child.pid!);
-    let rssPeak = rssBefore;
-    const sampler = setInterval(() => {
+    const hubPid = hub.child.pid!;
+    const rounds: PublishRound[] = [];
+    bare = await startBareSink();
+    const bareUpload = async (mode: 'read' | 'hash') => {
+      const t = performance.now();
+      const r = await new HubClient(bare!.url, 'none').publish({ name: mode, file: bigFile });
+      if (r.status !== 201) throw new Error(`bare sink: ${r.status}`);
+      return bigSize / 1e6 / ((performance.now() - t) / 1000);
+    };
+    let pub: Awaited<ReturnType<HubClient['publish']>> | undefined;
+    for (let i = 0; i < (o.publishRounds ?? 3); i++) {
+      say(`round ${i + 1}: disk write speed (${o.publishMb} MB, fsync)`);
+      const disk = await diskWriteMBps(work, bigBytes);
+      say(`round ${i + 1}: bare uploads (read only; read + sha256)`);
+      const bareRead = await bareUpload('read');
+      const bareHash = await bareUpload('hash');
+      say(`round ${i + 1}: publishing ${(bigSize / 1e6).toFixed(0)} MB to the hub (child process)`);
+      const uploadBefore = await metricSum(hubUrl, 'hub_model_upload_seconds');
+      const rssBefore = rssMb(hubPid);
+      let rssPeak = rssBefore;
+      const sampler = setInterval(() => {
+        try {
+          rssPeak = Math.max(rssPeak, rssMb(hubPid));
+        } catch {
+          // the hub is gone: the publish below says why
+        }
+      }, 20);
+      let first = 0;
+      let last = 0;
       try {
-        rssPeak = Math.max(rssPeak, rssMb(hub!.child.pid!));
-      } catch {
-        // the hub is gone: the publish below says why
+        pub = await client.publish({
+          name: manifest.name,
+          file: bigFile,
+          manifestJson: publishManifest(`0.0.${i + 1}-big`),
+          onProgress: (sent, total) => {
+            const now = performance.now();
+            if (!first) first = now;
+            if (sent >= total) last ||= now;
+          },
+        });
+      } finally {
+        clearInterval(sampler);
       }
-    }, 50);
-    let first = 0;
-    let last = 0;
-    const t0 = performance.now();
-    const pub = await client.publish({
-      name: manifest.name,
-      file: bigFile,
-      manifestJson: publishManifest('0.0.1-big'),
-      onProgress: (sent, total) => {
-        const now = performance.now();
-        if (!first) first = now;
-        if (sent >= total) last ||= now;
-      },
-    });
-    const total = (performance.now() - t0) / 1000;
-    clearInterval(sampler);
-    if (pub.status >= 300)
-      throw new Error(`publishing the big model: ${pub.status} ${JSON.stringify(pub.body)}`);
-    const streamMBps = bigSize / 1e6 / ((last - first) / 1000);
+      const total = (performance.now() - first) / 1000;
+      if (pub.status >= 300)
+        throw new Error(`publishing the big model: ${pub.status} ${JSON.stringify(pub.body)}`);
+      await new Promise((r) => setTimeout(r, 500));
+      const uploadSeconds = (await metricSum(hubUrl, 'hub_model_upload_seconds')) - uploadBefore;
+      rounds.push({
+        diskWriteMBps: disk,
+        hubUploadMBps: bigSize / 1e6 / uploadSeconds,
+        streamMBps: bigSize / 1e6 / ((last - first) / 1000),
+        totalSeconds: total,
+        hubRssBeforeMb: rssBefore,
+        hubRssPeakMb: rssPeak,
+        hubRssAfterMb: rssMb(hubPid),
+        bareReadMBps: bareRead,
+        bareHashMBps: bareHash,
+      });
+    }
+    bare.child.kill('SIGTERM');
 
     // 2. Fan-out to simulated edges -----------------------------------------------------------
     say(`registering ${o.edges} simulated edges`);
@@ -275,26 +374,66 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
     await Promise.all(edges.map((e) => fetchAndHash(`${hubUrl}/v1/blobs/${digest}`, e.headers)));
     const transferSeconds = (performance.now() - tb) / 1000;
 
-    say(`rollout of ${newVersion} to ${o.edges} edges (one wave)`);
-    const received = edges.map(async (e) => {
-      for (;;) {
-        const res = await fetch(`${hubUrl}/v1/nodes/${e.nodeId}/models?wait=30`, {
-          headers: { ...e.headers, 'if-none-match': e.etag },
-        });
-        if (res.status === 304) continue;
-        const state = (await res.json()) as {
-          etag: string;
-          models: Array<Parameters<typeof verifyModelSignature>[1] & { version: string; digest: string }>;
-        };
-        e.etag = res.headers.get('etag') ?? state.etag;
-        const m = state.models.find((x) => x.version === newVersion);
-        if (!m) continue;
-        if (!verifyModelSignature(key, m)) throw new Error(`${e.nodeId}: signature does not verify`);
-        const got = await fetchAndHash(`${hubUrl}/v1/blobs/${m.digest}`, e.headers);
-        if (`sha256:${got}` !== m.digest) throw new Error(`${e.nodeId}: digest mismatch`);
-        return performance.now();
-      }
-    });
+    const channel = o.fanoutChannel ?? 'push';
+    type Desired = {
+      etag: string;
+      models: Array<Parameters<typeof verifyModelSignature>[1] & { version: string; digest: string }>;
+    };
+    /** What an edge does with a desired state naming the new version: verify, download, check. */
+    const receive = async (e: (typeof edges)[number], state: Desired): Promise<number | undefined> => {
+      const m = state.models.find((x) => x.version === newVersion);
+      if (!m) return undefined;
+      if (!verifyModelSignature(key, m)) throw new Error(`${e.nodeId}: signature does not verify`);
+      const got = await fetchAndHash(`${hubUrl}/v1/blobs/${m.digest}`, e.headers);
+      if (`sha256:${got}` !== m.digest) throw new Error(`${e.nodeId}: digest mismatch`);
+      return performance.now();
+    };
+    const streams: AbortController[] = [];
+    let received: Array<Promise<number>>;
+    if (channel === 'push') {
+      // Each edge holds its push stream open, resumed from the state it has (no event until a change).
+      say(`opening ${o.edges} push streams (SSE)`);
+      const opened = await Promise.all(
+        edges.map(async (e) => {
+          const abort = new AbortController();
+          streams.push(abort);
+          const res = await fetch(`${hubUrl}/v1/nodes/${e.nodeId}/models/events`, {
+            headers: { ...e.headers, 'last-event-id': e.etag },
+            signal: abort.signal,
+          });
+          if (res.status !== 200 || !res.body) throw new Error(`${e.nodeId}: push stream ${res.status}`);
+          // The hub subscribes the stream before it answers: from here a change is pushed to it.
+          const done = (async () => {
+            let at: number | undefined;
+            for await (const ev of readEventStream(res.body as unknown as AsyncIterable<Uint8Array>)) {
+              if (ev.event !== 'desired-state') continue;
+              at = await receive(e, JSON.parse(ev.data) as Desired);
+              if (at !== undefined) break;
+            }
+            abort.abort();
+            if (at === undefined) throw new Error(`${e.nodeId}: push stream ended before the new version`);
+            return at;
+          })();
+          done.catch(() => {}); // awaited below, with the others
+          return { done };
+        }),
+      );
+      received = opened.map((x) => x.done);
+    } else {
+      received = edges.map(async (e) => {
+        for (;;) {
+          const res = await fetch(`${hubUrl}/v1/nodes/${e.nodeId}/models?wait=30`, {
+            headers: { ...e.headers, 'if-none-match': e.etag },
+          });
+          if (res.status === 304) continue;
+          const state = (await res.json()) as Desired;
+          e.etag = res.headers.get('etag') ?? state.etag;
+          const at = await receive(e, state);
+          if (at !== undefined) return at;
+        }
+      });
+    }
+    say(`rollout of ${newVersion} to ${o.edges} edges (one wave, ${channel})`);
     const tr = performance.now();
     await json('POST', '/v1/rollouts', {
       model: manifest.name,
@@ -302,7 +441,9 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
       target: { stores },
       waves: [{ percent: 100, holdSeconds: 0 }],
     });
-    const done = await Promise.all(received);
+    const done = await Promise.all(received).finally(() => {
+      for (const a of streams) a.abort();
+    });
     const rolloutSeconds = (Math.max(...done) - tr) / 1000;
 
     // 3. Resume after a cut at 50 % -------------------------------------------------------------
@@ -311,7 +452,7 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
     const controller = new AbortController();
     let seen = 0;
     const half = Math.floor(bigSize / 2);
-    const bigDigest = (pub.body as { digest: string }).digest;
+    const bigDigest = (pub!.body as { digest: string }).digest;
     await downloadBlob({
       url: `${hubUrl}/v1/blobs/${bigDigest}`,
       headers: edges[0]!.headers,
@@ -333,7 +474,11 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
       partialFile: partial,
     });
 
-    const ratio = streamMBps / disk;
+    const median = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+    };
+    const ratio = median(rounds.map((r) => r.hubUploadMBps / r.diskWriteMBps));
     const overhead = rolloutSeconds - transferSeconds;
     return {
       kind: 'models-bench',
@@ -344,16 +489,24 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
         memoryGb: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
         node: process.version,
       },
+      loadAverage: { start: loadStart, end: os.loadavg()[0]! },
       publish: {
         sizeMb: bigSize / 1e6,
-        diskWriteMBps: disk,
-        streamMBps,
+        rounds,
+        diskWriteMBps: median(rounds.map((r) => r.diskWriteMBps)),
+        hubUploadMBps: median(rounds.map((r) => r.hubUploadMBps)),
+        streamMBps: median(rounds.map((r) => r.streamMBps)),
         ratio,
-        totalSeconds: total,
-        hubRssBeforeMb: rssBefore,
-        hubRssPeakMb: rssPeak,
+        clientRatio: median(rounds.map((r) => r.streamMBps / r.diskWriteMBps)),
+        bareReadMBps: median(rounds.map((r) => r.bareReadMBps)),
+        bareHashMBps: median(rounds.map((r) => r.bareHashMBps)),
+        totalSeconds: median(rounds.map((r) => r.totalSeconds)),
+        hubRssBeforeMb: rounds[0]!.hubRssBeforeMb,
+        hubRssPeakMb: Math.max(...rounds.map((r) => r.hubRssPeakMb)),
+        hubRssAfterMb: rounds.at(-1)!.hubRssAfterMb,
       },
       fanout: {
+        channel,
         edges: o.edges,
         sizeMb: newSize / 1e6,
         transferSeconds,
@@ -376,8 +529,16 @@ export async function runModelsBench(o: ModelsBenchOptions): Promise<ModelsBench
     };
   } finally {
     hub?.child.kill('SIGTERM');
+    bare?.child.kill('SIGTERM');
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The sum of a Prometheus histogram (`<name>_sum`) on the hub's `/metrics`. */
+async function metricSum(hubUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${hubUrl}/metrics`)).text();
+  const m = new RegExp(`^${name}_sum(?:\\{\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : 0;
 }
 
 async function fetchAndHash(url: string, headers: Record<string, string>): Promise<string> {
@@ -392,12 +553,19 @@ export function formatModelsBench(r: ModelsBenchResult): string {
   const p = r.publish;
   const f = r.fanout;
   const mark = (ok: boolean) => (ok ? '✔' : '✘');
+  const mb = (x: number) => x.toFixed(0);
   return [
     `storevision bench models — ${r.date}`,
-    `machine: ${r.machine.cpus} vCPU ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}`,
+    `machine: ${r.machine.cpus} vCPU ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}; load average ${r.loadAverage.start.toFixed(2)} at the start, ${r.loadAverage.end.toFixed(2)} at the end`,
     '',
-    `publish ${p.sizeMb.toFixed(0)} MB: streamed at ${p.streamMBps.toFixed(0)} MB/s vs disk write ${p.diskWriteMBps.toFixed(0)} MB/s (fsync) = ${p.ratio.toFixed(2)} ${mark(r.targets.publish)} (target ≥ 0.80); 201 after ${p.totalSeconds.toFixed(1)} s (validation included); hub RSS ${p.hubRssBeforeMb.toFixed(0)} → peak ${p.hubRssPeakMb.toFixed(0)} MB`,
-    `fan-out to ${f.edges} edges (${f.sizeMb.toFixed(1)} MB, signature + sha256 checked by each): ${f.rolloutSeconds.toFixed(2)} s from the rollout to the last verified copy vs ${f.transferSeconds.toFixed(2)} s for the same downloads alone: +${f.overheadSeconds.toFixed(2)} s ${mark(r.targets.fanout)} (target ≤ +2 s)`,
+    `publish ${p.sizeMb.toFixed(0)} MB, ${p.rounds.length} rounds (disk, then publish):`,
+    ...p.rounds.map(
+      (x, i) =>
+        `  ${i + 1}: disk ${mb(x.diskWriteMBps)} MB/s; bare upload ${mb(x.bareReadMBps)} MB/s read only, ${mb(x.bareHashMBps)} MB/s with sha256; hub upload ${mb(x.hubUploadMBps)} MB/s (${(x.hubUploadMBps / x.diskWriteMBps).toFixed(2)}), client sent ${mb(x.streamMBps)} MB/s; 201 after ${x.totalSeconds.toFixed(2)} s; hub RSS ${mb(x.hubRssBeforeMb)} → peak ${mb(x.hubRssPeakMb)} → ${mb(x.hubRssAfterMb)} MB`,
+    ),
+    `  median: hub upload (first byte → hashed, written, fsynced) ${mb(p.hubUploadMBps)} MB/s vs disk write ${mb(p.diskWriteMBps)} MB/s (fsync) = ${p.ratio.toFixed(2)} ${mark(r.targets.publish)} (target ≥ 0.80); client-side ${p.clientRatio.toFixed(2)}; 201 after ${p.totalSeconds.toFixed(2)} s (validation included); hub RSS ${mb(p.hubRssBeforeMb)} → peak ${mb(p.hubRssPeakMb)} MB (+${mb(p.hubRssPeakMb - p.hubRssBeforeMb)}) → ${mb(p.hubRssAfterMb)} MB after`,
+    `  bare limits of an upload from this machine to itself (medians): ${mb(p.bareReadMBps)} MB/s read only (${(p.bareReadMBps / p.diskWriteMBps).toFixed(2)} of the disk), ${mb(p.bareHashMBps)} MB/s with sha256 (${(p.bareHashMBps / p.diskWriteMBps).toFixed(2)}); the hub's upload reached ${(p.hubUploadMBps / p.bareHashMBps).toFixed(2)} of the latter`,
+    `fan-out to ${f.edges} edges over ${f.channel === 'push' ? 'the push channel (SSE)' : 'the long-poll'} (${f.sizeMb.toFixed(1)} MB, signature + sha256 checked by each): ${f.rolloutSeconds.toFixed(2)} s from the rollout to the last verified copy vs ${f.transferSeconds.toFixed(2)} s for the same downloads alone: ${f.overheadSeconds >= 0 ? '+' : '−'}${Math.abs(f.overheadSeconds).toFixed(2)} s ${mark(r.targets.fanout)} (target ≤ +2 s)`,
     `resume after a cut at ${(r.resume.cutAt / 1e6).toFixed(1)} of ${(r.resume.sizeBytes / 1e6).toFixed(1)} MB: the resume transferred ${r.resume.resumedTransferred} bytes of the ${r.resume.rest} left ${mark(r.targets.resume)}`,
   ].join('\n');
 }

@@ -39,12 +39,26 @@ export function registerBench(program: Command): void {
       'model delivery: publish of a big model vs disk write speed (hub RSS sampled), a rollout to N simulated edges vs the bare transfer, resume after a cut at 50 %',
     )
     .option('--publish-mb <n>', 'size of the published model, MB', '100')
+    .option(
+      '--publish-rounds <n>',
+      'publishes of it, each after its own disk measurement (medians reported)',
+      '3',
+    )
     .option('--edges <n>', 'simulated edges receiving a new version', '200')
+    .option(
+      '--fanout-channel <push|poll>',
+      'how the simulated edges learn of it: push channel (SSE) or long-poll',
+      'push',
+    )
     .option('--json', 'print JSON instead of a table')
     .action(async (o) => {
+      if (o.fanoutChannel !== 'push' && o.fanoutChannel !== 'poll')
+        throw new CliError('CLI_ERR_USAGE', `--fanout-channel is push or poll, not ${o.fanoutChannel}`);
       const result = await runModelsBench({
         publishMb: parsePositiveInt('publish-mb', o.publishMb, 10_000),
+        publishRounds: parsePositiveInt('publish-rounds', o.publishRounds, 100),
         edges: parsePositiveInt('edges', o.edges, 10_000),
+        fanoutChannel: o.fanoutChannel,
         onProgress: (m) => {
           if (!o.json) process.stderr.write(`bench models: ${m}\n`);
         },

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { EdgeError, isEdgeError } from '../errors.ts';
 import type { LoadedModel } from '../inference/messages.ts';
 import { downloadBlob } from './blob-download.ts';
+import { readEventStream } from './event-stream.ts';
 import type { ModelCache } from './model-cache.ts';
 import type { ModelHealthTracker } from './model-health.ts';
 
@@ -45,6 +46,18 @@ export interface ModelAgentOptions {
   logger: Logger;
   /** Long-poll wait of `GET /v1/nodes/{id}/models`. @defaultValue 30 s */
   waitSeconds?: number;
+  /**
+   * Learn of changes over the hub's push channel (`GET /v1/nodes/{id}/models/events`, SSE) first,
+   * long-polling only when it is unavailable. @defaultValue true
+   */
+  push?: boolean;
+  /**
+   * A push stream that brings no byte (not even the hub's 15 s heartbeat) for this long is taken
+   * for one a proxy buffers: the agent long-polls instead. @defaultValue 45 s
+   */
+  pushIdleTimeoutMs?: number;
+  /** After the push channel proved unavailable, how long to long-poll before trying it again. @defaultValue 5 min */
+  pushRetryAfterMs?: number;
   /** Health report period. @defaultValue 10 s */
   healthIntervalMs?: number;
   /** Longest wait between tries while the hub is unreachable. @defaultValue 30 s */
@@ -60,11 +73,19 @@ interface Failure {
   message: string;
 }
 
+/** The push channel cannot be used from here (older hub, a proxy in the way): long-poll instead. */
+class PushUnavailable extends Error {}
+
 /**
  * The edge's model agent: keeps the models this node runs at the versions the hub wants.
  *
- * It long-polls its desired state (`GET /v1/nodes/{id}/models`, `If-None-Match` + `?wait=`, so a
- * change arrives at once and an idle node costs one request per `waitSeconds`), and for every
+ * It learns its desired state over the hub's push channel — one long-lived server-sent-event
+ * stream (`GET /v1/nodes/{id}/models/events`) that sends the state on connect and again the moment
+ * it changes, resumed with `Last-Event-ID` (the ETag) so a reconnect misses nothing — and falls
+ * back to long-polling (`GET /v1/nodes/{id}/models`, `If-None-Match` + `?wait=`) when the stream is
+ * unavailable: a hub without the route (404), an answer that is not an event stream (a proxy that
+ * rewrites it), or a stream where not even the hub's heartbeat arrives (a proxy that buffers it).
+ * It tries the stream again after `pushRetryAfterMs`. For every
  * model whose desired version is not live: checks the hub's ed25519 signature with the pinned key,
  * downloads the file with resume (unless cached), checks its sha256, installs it in the cache
  * atomically, then has the inference pool load and warm it up on every thread and switch (frames
@@ -89,6 +110,12 @@ export class ModelAgent {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #reconciling: Promise<void> = Promise.resolve();
+  /** Until when the push channel is not tried (it proved unavailable). */
+  #pollUntil = 0;
+  #channel: 'push' | 'poll' | undefined;
+  /** The newest state pushed and not yet applied; applied one at a time, the newest wins. */
+  #pushed: DesiredState | undefined;
+  #applying: Promise<void> | undefined;
 
   constructor(opts: ModelAgentOptions) {
     this.#o = opts;
@@ -114,7 +141,13 @@ export class ModelAgent {
     clearInterval(this.#timer);
     this.#abort.abort();
     await this.#loop?.catch(() => {});
+    await this.#applying?.catch(() => {});
     await this.#reconciling.catch(() => {});
+  }
+
+  /** How the agent last learned its desired state: the push stream or the long-poll. */
+  get channel(): 'push' | 'poll' | undefined {
+    return this.#channel;
   }
 
   /** Failures by model (the version that failed and why). */
@@ -127,17 +160,143 @@ export class ModelAgent {
     await this.reportHealth().catch((err) => this.#log.debug({ err }, 'first health report failed'));
     while (!this.#closed) {
       try {
+        if ((this.#o.push ?? true) && Date.now() >= this.#pollUntil) {
+          const retryMs = await this.#stream();
+          backoff = 500;
+          // The hub ended the stream (it is restarting, or a proxy cut it): reconnect as it asked.
+          if (!this.#closed) await sleep(retryMs, this.#abort.signal);
+          continue;
+        }
+        this.#channel = 'poll';
         const changed = await this.syncOnce(this.#o.waitSeconds ?? 30);
         if (changed)
           await this.reportHealth().catch((err) => this.#log.debug({ err }, 'health report failed'));
         backoff = 500;
       } catch (err) {
         if (this.#closed) return;
+        if (err instanceof PushUnavailable) {
+          const ms = this.#o.pushRetryAfterMs ?? 300_000;
+          this.#pollUntil = Date.now() + ms;
+          this.#log.warn(
+            { reason: err.message, retryPushInMs: ms },
+            'push channel unavailable; long-polling',
+          );
+          continue;
+        }
         this.#log.warn({ err }, 'model sync failed; keeping the models this node has');
         await sleep(backoff + Math.random() * backoff, this.#abort.signal);
         backoff = Math.min(backoff * 2, this.#o.maxBackoffMs ?? 30_000);
       }
     }
+  }
+
+  /**
+   * One push stream: applies every desired state it brings until the hub ends it (resolves the
+   * reconnection delay the hub asked for) or it fails. Throws `PushUnavailable` when the stream
+   * cannot work from here, and the usual `EDGE_ERR_HUB_UNREACHABLE` when the hub cannot be reached.
+   */
+  async #stream(): Promise<number> {
+    const route = `/v1/nodes/${encodeURIComponent(this.#o.nodeId)}/models/events`;
+    const idleMs = this.#o.pushIdleTimeoutMs ?? 45_000;
+    const abort = new AbortController();
+    const onClose = () => abort.abort();
+    this.#abort.signal.addEventListener('abort', onClose, { once: true });
+    let idle = false;
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        idle = true;
+        abort.abort();
+      }, idleMs);
+    };
+    let retryMs = 3000;
+    try {
+      arm();
+      let res: Response;
+      try {
+        res = await this.#fetch(`${this.#o.hubUrl}${route}`, {
+          headers: {
+            accept: 'text/event-stream',
+            ...(this.#etag ? { 'last-event-id': this.#etag } : {}),
+            ...(await this.#auth()),
+          },
+          signal: abort.signal,
+        });
+      } catch (err) {
+        if (idle) throw new PushUnavailable(`no answer to ${route} within ${idleMs} ms`);
+        throw new EdgeError('EDGE_ERR_HUB_UNREACHABLE', `GET ${route}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      // A hub without the push channel, or something in between that does not pass it through.
+      if ([404, 405, 406, 501].includes(res.status)) {
+        await res.body?.cancel().catch(() => {});
+        throw new PushUnavailable(`GET ${route}: HTTP ${res.status}`);
+      }
+      if (res.status >= 400) {
+        const text = await res.text().catch(() => '');
+        if (res.status === 401 && !this.#o.token) this.#token = undefined;
+        throw new EdgeError(
+          'EDGE_ERR_HUB_UNREACHABLE',
+          `GET ${route}: HTTP ${res.status} ${text.slice(0, 300)}`,
+        );
+      }
+      const type = res.headers.get('content-type') ?? '';
+      if (!res.body || !/^text\/event-stream/i.test(type)) {
+        await res.body?.cancel().catch(() => {});
+        throw new PushUnavailable(`GET ${route}: answered ${type || 'no content type'}, not an event stream`);
+      }
+      try {
+        for await (const ev of readEventStream(res.body as unknown as AsyncIterable<Uint8Array>, {
+          onBytes: arm,
+          onRetry: (ms) => {
+            retryMs = ms;
+          },
+        })) {
+          if (ev.event !== 'desired-state') continue;
+          const desired = desiredStateSchema.parse(JSON.parse(ev.data));
+          if (this.#channel !== 'push')
+            this.#log.info({ hub: this.#o.hubUrl }, 'model sync over the push channel');
+          this.#channel = 'push';
+          this.#pushed = desired;
+          void this.#applyPushed();
+        }
+      } catch (err) {
+        if (idle) throw new PushUnavailable(`no byte on the stream for ${idleMs} ms (a proxy buffering it?)`);
+        if (this.#closed) return retryMs;
+        throw new EdgeError('EDGE_ERR_HUB_UNREACHABLE', `GET ${route}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      return retryMs;
+    } finally {
+      clearTimeout(watchdog);
+      this.#abort.signal.removeEventListener('abort', onClose);
+      abort.abort();
+    }
+  }
+
+  /** Applies pushed states one at a time, always the newest; reports health after each. */
+  #applyPushed(): Promise<void> {
+    this.#applying ??= (async () => {
+      try {
+        for (let d = this.#pushed; d; d = this.#pushed) {
+          this.#pushed = undefined;
+          try {
+            await this.reconcile(d);
+            // The ETag this node has applied: sent as Last-Event-ID and If-None-Match from now on.
+            this.#etag = d.etag;
+          } catch (err) {
+            this.#log.warn({ err }, 'pushed desired state not applied; keeping the models this node has');
+          }
+          await this.reportHealth().catch((err) => this.#log.debug({ err }, 'health report failed'));
+        }
+      } finally {
+        this.#applying = undefined;
+      }
+    })();
+    return this.#applying;
   }
 
   /**

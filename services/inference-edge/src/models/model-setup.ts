@@ -19,7 +19,7 @@ export interface PreparedModels {
   /** The model agent over the started pool, when the hub, a token and a pinned key are configured. */
   createAgent(
     pool: SwappablePool,
-    extra?: Pick<ModelAgentOptions, 'onSwap' | 'fetch'>,
+    extra?: Pick<ModelAgentOptions, 'onSwap' | 'fetch' | 'pushIdleTimeoutMs' | 'pushRetryAfterMs'>,
   ): ModelAgent | undefined;
 }
 
@@ -78,6 +78,7 @@ export async function prepareModels(config: EdgeConfig, logger: Logger): Promise
         health,
         logger,
         waitSeconds: config.modelSyncWaitSeconds,
+        push: config.modelSyncPush,
         healthIntervalMs: config.modelHealthIntervalMs,
         ...extra,
       });

@@ -1,3 +1,5 @@
+import type { ServerResponse } from 'node:http';
+import type { DesiredState } from '@storevision/contracts';
 import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import type { NodeService } from '../services/node.service.ts';
@@ -13,10 +15,28 @@ const nodeParams = {
 /** Longest long-poll a node may ask for (`?wait=`, seconds). */
 const MAX_WAIT_SECONDS = 60;
 
-/** Edges: enrolment, desired state (long-poll), health reports. */
-export const nodesController: FastifyPluginAsync<{ nodes: NodeService }> = async (app, { nodes }) => {
-  // Long-polls must not hold the hub's shutdown for their whole wait.
-  app.addHook('preClose', async () => nodes.close());
+/**
+ * Push channel heartbeat by default (`pushHeartbeatMs`): a comment this often, so proxies keep the
+ * stream open and an edge can tell a dead or buffered stream from a quiet one; the state is re-read
+ * at each one too.
+ */
+const PUSH_HEARTBEAT_MS = 15_000;
+/** `retry:` of the push channel: how long an edge waits before reconnecting a closed stream. */
+const PUSH_RETRY_MS = 3000;
+
+/** Edges: enrolment, desired state (push over SSE, long-poll), health reports. */
+export const nodesController: FastifyPluginAsync<{ nodes: NodeService; pushHeartbeatMs?: number }> = async (
+  app,
+  { nodes, pushHeartbeatMs = PUSH_HEARTBEAT_MS },
+) => {
+  // Open push streams, ended when the hub closes (server.close would wait for them forever).
+  const streams = new Set<ServerResponse>();
+  // Long-polls and push streams must not hold the hub's shutdown.
+  app.addHook('preClose', async () => {
+    nodes.close();
+    for (const res of streams) res.end();
+    streams.clear();
+  });
 
   app.post(
     '/v1/enrolment-tokens',
@@ -88,7 +108,8 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService }> = async
         description:
           'Each entry is the signed version record (verify with the pinned hub key before loading). ' +
           `With If-None-Match equal to the current ETag and ?wait=N (≤ ${MAX_WAIT_SECONDS} s), the answer waits ` +
-          'until the desired state changes (200) or N seconds pass (304).',
+          'until the desired state changes (200) or N seconds pass (304). Edges use the push channel ' +
+          '(GET /v1/nodes/{nodeId}/models/events) first and this long-poll as its fallback.',
         tags: ['nodes'],
         params: nodeParams,
         querystring: {
@@ -113,6 +134,111 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService }> = async
       void reply.header('etag', state.etag).header('cache-control', 'no-cache');
       if (ifNoneMatch === state.etag) return reply.code(304).send();
       return state;
+    },
+  );
+
+  app.get<{ Params: { nodeId: string } }>(
+    '/v1/nodes/:nodeId/models/events',
+    {
+      config: { role: 'node' },
+      schema: {
+        summary: 'Push channel: the desired state as server-sent events, sent again whenever it changes',
+        description:
+          'text/event-stream. Each `desired-state` event carries the same body as GET /v1/nodes/{nodeId}/models, ' +
+          'with the ETag as its `id`. The current state is sent on connect unless `Last-Event-ID` equals its ETag, ' +
+          'so a reconnecting edge misses no change and gets no repeat. `retry: 3000`; a `: keep-alive` comment ' +
+          `every ${pushHeartbeatMs / 1000} s (HUB_PUSH_HEARTBEAT_MS). Edges fall back to the long-poll when this route is missing (404) or ` +
+          'the stream does not come through (a proxy that buffers or strips it).',
+        tags: ['nodes'],
+        params: nodeParams,
+        headers: {
+          type: 'object',
+          properties: {
+            'last-event-id': { type: 'string', description: 'the ETag of the state the edge has' },
+          },
+        },
+        security: bearer,
+        response: {
+          200: {
+            description:
+              'an event stream (`event: desired-state`, `id: <ETag>`, `data: <DesiredState JSON>`)',
+            content: {
+              'text/event-stream': {
+                schema: {
+                  type: 'string',
+                  example:
+                    'retry: 3000\n\nid: "3f…"\nevent: desired-state\ndata: {"nodeId":"s1-a","etag":"\\"3f…\\"","models":[…]}\n\n: keep-alive\n\n',
+                },
+              },
+            },
+          },
+          ...errors(400, 401, 403),
+        },
+      },
+    },
+    async (req, reply) => {
+      const { nodeId } = req.params;
+      const principal = req.principal!;
+      // Read before the stream opens: a bad node id or another node's token gets a JSON error.
+      const first = await nodes.desiredState(nodeId, principal);
+      const lastEventId = req.headers['last-event-id'];
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(`retry: ${PUSH_RETRY_MS}\n\n`);
+      let sentEtag = typeof lastEventId === 'string' ? lastEventId : undefined;
+      let ended = false;
+      const send = (state: DesiredState) => {
+        if (ended || state.etag === sentEtag) return;
+        sentEtag = state.etag;
+        res.write(`id: ${state.etag}\nevent: desired-state\ndata: ${JSON.stringify(state)}\n\n`);
+      };
+      send(first);
+      // One read at a time; a change during a read is read again after it (the last one wins).
+      let reading: Promise<void> | undefined;
+      let again = false;
+      const reread = () => {
+        if (ended || nodes.closed) return;
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = (async () => {
+          do {
+            again = false;
+            try {
+              send(await nodes.desiredState(nodeId, principal));
+            } catch (err) {
+              // A revoked binding or a database hiccup: end the stream; the edge reconnects and
+              // gets the error (or the state) as JSON.
+              req.log.warn({ err, nodeId }, 'push stream ended: desired state unreadable');
+              res.end();
+              return;
+            }
+          } while (again && !ended);
+        })().finally(() => {
+          reading = undefined;
+        });
+      };
+      const unsubscribe = nodes.subscribe(nodeId, reread);
+      const heartbeat = setInterval(() => {
+        res.write(': keep-alive\n\n');
+        reread();
+      }, pushHeartbeatMs);
+      streams.add(res);
+      const done = () => {
+        ended = true;
+        unsubscribe();
+        clearInterval(heartbeat);
+        streams.delete(res);
+      };
+      req.raw.once('close', done);
+      res.once('close', done);
     },
   );
 

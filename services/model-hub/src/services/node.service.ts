@@ -22,7 +22,8 @@ import { hashToken, type Principal, type TokenService } from './token.service.ts
  * for long-polls. A node token may read and report only for its own node; admins for any.
  *
  * Change notification is in-process (an EventEmitter): with several hub replicas an edge's
- * long-poll still ends at its `wait` and re-reads, so a change reaches it within one wait.
+ * long-poll still ends at its `wait` and re-reads, and a push stream re-reads at every heartbeat,
+ * so a change made through another replica reaches the edge within one wait or one heartbeat.
  */
 export class NodeService {
   readonly #repo: RolloutRepository;
@@ -168,7 +169,20 @@ export class NodeService {
     });
   }
 
-  /** Tells waiting long-polls of these nodes that their desired state changed. */
+  /**
+   * Calls `fn` whenever this node's desired state may have changed, and once when the hub closes
+   * (the push channel re-reads the state and sends it if its ETag moved). Returns the unsubscribe.
+   */
+  subscribe(nodeId: string, fn: () => void): () => void {
+    this.#changes.on(nodeId, fn);
+    this.#changes.on('*', fn);
+    return () => {
+      this.#changes.off(nodeId, fn);
+      this.#changes.off('*', fn);
+    };
+  }
+
+  /** Tells waiting long-polls and push streams of these nodes that their desired state changed. */
   notify(nodeIds: Iterable<string>): void {
     for (const id of nodeIds) this.#changes.emit(id);
   }

@@ -2,7 +2,7 @@ import type { ModelManifest } from '@storevision/contracts';
 import type { GraphIo } from '@storevision/detector';
 import type { HubErrorCode } from '../errors.ts';
 
-/** What the validator hands a validation thread (`workerData`). */
+/** What the validator hands a validation process (the first IPC message). */
 export interface ValidateRequest {
   /** The staged upload. */
   file: string;
@@ -20,3 +20,12 @@ export interface ValidateRequest {
 export type ValidateResult =
   | { ok: true; manifest: ModelManifest; graph: GraphIo; imported: boolean; loadMs: number }
   | { ok: false; code: HubErrorCode; message: string };
+
+/**
+ * What a validation process tells the hub: it is ready for the request; it is about to load the
+ * model in onnxruntime (so a crash from here is the runtime refusing the model); its verdict.
+ */
+export type ValidateMessage =
+  | { phase: 'ready' }
+  | { phase: 'load' }
+  | { phase: 'done'; result: ValidateResult };

@@ -1,10 +1,11 @@
 /**
- * One model validation, in a worker thread: parse the ONNX protobuf, build the manifest from
- * Ultralytics metadata when none was given, load the model in onnxruntime, and check the manifest
- * against the graph. Runs once and exits, so the model's bytes and the session leave memory with it.
+ * One model validation, in a short-lived child process (see `ProcessModelValidator`): parse the
+ * ONNX protobuf from the file at offsets (weights are skipped, never read), build the manifest from
+ * Ultralytics metadata when none was given, load the model in onnxruntime from its path, and check
+ * the manifest against the graph. Reads one `ValidateRequest` from IPC, answers one
+ * `ValidateMessage` per phase and the result, and exits, so the model's bytes and the session's
+ * native memory leave with the process.
  */
-import { readFile } from 'node:fs/promises';
-import { parentPort, workerData } from 'node:worker_threads';
 import type { ModelManifest } from '@storevision/contracts';
 import {
   checkManifestAgainstGraph,
@@ -12,19 +13,21 @@ import {
   isDetectorError,
   manifestFromUltralyticsInfo,
   type OnnxModelInfo,
-  readOnnxModelInfo,
+  readOnnxModelInfoFromFileSync,
 } from '@storevision/detector';
 import { InferenceSession } from 'onnxruntime-node';
-import type { ValidateRequest, ValidateResult } from './messages.ts';
+import type { ValidateMessage, ValidateRequest, ValidateResult } from './messages.ts';
 
-const req = workerData as ValidateRequest;
-const port = parentPort;
-if (!port) throw new Error('validate-thread.ts must run in a worker thread');
+if (!process.send) throw new Error('validate-process.ts must run as a child process with an IPC channel');
+const send = (m: ValidateMessage) =>
+  new Promise<void>((resolve) => {
+    process.send!(m, undefined, {}, () => resolve());
+  });
 
-async function validate(): Promise<ValidateResult> {
+async function validate(req: ValidateRequest): Promise<ValidateResult> {
   let info: OnnxModelInfo;
   try {
-    info = readOnnxModelInfo(await readFile(req.file));
+    info = readOnnxModelInfoFromFileSync(req.file);
   } catch (err) {
     return { ok: false, code: 'HUB_ERR_NOT_ONNX', message: (err as Error).message };
   }
@@ -48,6 +51,8 @@ async function validate(): Promise<ValidateResult> {
       return { ok: false, code, message: (err as Error).message };
     }
   }
+  // From here a crash (onnxruntime is native code) means the runtime cannot load this model.
+  await send({ phase: 'load' });
   const t0 = performance.now();
   let session: InferenceSession;
   try {
@@ -70,8 +75,12 @@ async function validate(): Promise<ValidateResult> {
   return { ok: true, manifest, graph, imported, loadMs };
 }
 
-validate().then(
-  (r) => port.postMessage(r),
-  (err) =>
-    port.postMessage({ ok: false, code: 'HUB_ERR_INTERNAL', message: String(err) } satisfies ValidateResult),
-);
+// The hub went away (it exited or killed us): nobody waits for the verdict.
+process.once('disconnect', () => process.exit(1));
+process.once('message', (req: ValidateRequest) => {
+  validate(req)
+    .catch((err): ValidateResult => ({ ok: false, code: 'HUB_ERR_INTERNAL', message: String(err) }))
+    .then((result) => send({ phase: 'done', result }))
+    .finally(() => process.exit(0));
+});
+await send({ phase: 'ready' });
