@@ -26,6 +26,13 @@ for need in "${OS_NEEDS[@]}"; do
   cmd=${need%%:*}; pkg=${need##*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || compgen -G "/usr/lib/postgresql/*/bin/$cmd" >/dev/null || missing+=("$pkg")
 done
+# A CJK font, so Chromium draws the Chinese dashboard (and its test screenshots) with characters,
+# not boxes. Any font that covers Chinese will do; when none is there, fonts-wqy-microhei is the
+# smallest Debian one (~1.6 MB download; fonts-wqy-zenhei ~7.5 MB, fonts-noto-cjk ~56 MB).
+# No pipe into grep/head: with pipefail an early exit of the reader would read as "no font".
+if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
+  missing+=(fonts-wqy-microhei)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing OS packages: ${missing[*]}"

@@ -11,3 +11,4 @@ export * from './orchestrator.ts';
 export * from './rollout.ts';
 export * from './scene.ts';
 export * from './service-config.ts';
+export * from './snapshot.ts';

@@ -41,6 +41,24 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ hubUrl: 'http://hub.internal:8090', hubToken: 'svh_x', uploadBatchSize: 500 });
     expect(() => loadConfig({ EDGE_HUB_URL: 'hub:8090' })).toThrow(/hubUrl/);
   });
+
+  it('sends camera snapshots every 10 s by default, blurred; EDGE_SNAPSHOT_INTERVAL_MS=0 turns them off', () => {
+    expect(loadConfig({})).toMatchObject({
+      snapshotIntervalMs: 10_000,
+      snapshotMaxSide: 640,
+      snapshotBlurPeople: true,
+    });
+    expect(
+      loadConfig({
+        EDGE_SNAPSHOT_INTERVAL_MS: '0',
+        EDGE_SNAPSHOT_BLUR_PEOPLE: 'false',
+        EDGE_SNAPSHOT_MAX_SIDE: '320',
+      }),
+    ).toMatchObject({ snapshotIntervalMs: 0, snapshotBlurPeople: false, snapshotMaxSide: 320 });
+    // More often than once a second would be a video stream, not a snapshot.
+    expect(() => loadConfig({ EDGE_SNAPSHOT_INTERVAL_MS: '200' })).toThrow(/snapshotIntervalMs/);
+    expect(() => loadConfig({ EDGE_SNAPSHOT_MAX_SIDE: '4000' })).toThrow(/snapshotMaxSide/);
+  });
 });
 
 describe('planThreads', () => {

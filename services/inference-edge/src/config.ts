@@ -115,8 +115,29 @@ export const edgeConfigSchema = z.object({
   modelCacheMaxBytes: int(1).default(2 * 1024 ** 3),
   /** Long-poll wait of the desired-state request. @defaultValue 30 s */
   modelSyncWaitSeconds: int(0, 300).default(30),
+  /**
+   * Learn of desired-state changes over the hub's push channel (SSE), long-polling only when it is
+   * unavailable; false long-polls only (e.g. behind a proxy known to break streams). @defaultValue true
+   */
+  modelSyncPush: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')])
+    .default(true),
   /** How often the node reports its models' health to the hub. @defaultValue 10 s */
   modelHealthIntervalMs: int(100).default(10_000),
+  /**
+   * With a hub: how often each camera this node runs analytics for sends the hub a snapshot (a
+   * JPEG of at most `snapshotMaxSide` px with that frame's boxes and the camera's zones and lines)
+   * for the dashboard's camera view; 0 sends none. @defaultValue 10 s
+   */
+  snapshotIntervalMs: int(0, 3_600_000)
+    .refine((v) => v === 0 || v >= 1000, 'snapshotIntervalMs is 0 (off) or at least 1000')
+    .default(10_000),
+  /** Long side of a snapshot, in pixels. @defaultValue 640 */
+  snapshotMaxSide: int(64, 1280).default(640),
+  /** Blur the people in a snapshot before it leaves the store. @defaultValue true */
+  snapshotBlurPeople: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')])
+    .default(true),
   /** Events per upload batch. @defaultValue 500 */
   uploadBatchSize: int(1, 5000).default(500),
   /**
@@ -212,7 +233,11 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_MODEL_CACHE_DIR: 'modelCacheDir',
   EDGE_MODEL_CACHE_MAX_BYTES: 'modelCacheMaxBytes',
   EDGE_MODEL_SYNC_WAIT_SECONDS: 'modelSyncWaitSeconds',
+  EDGE_MODEL_SYNC_PUSH: 'modelSyncPush',
   EDGE_MODEL_HEALTH_INTERVAL_MS: 'modelHealthIntervalMs',
+  EDGE_SNAPSHOT_INTERVAL_MS: 'snapshotIntervalMs',
+  EDGE_SNAPSHOT_MAX_SIDE: 'snapshotMaxSide',
+  EDGE_SNAPSHOT_BLUR_PEOPLE: 'snapshotBlurPeople',
   EDGE_UPLOAD_BATCH_SIZE: 'uploadBatchSize',
   EDGE_UPLOAD_MAX_EVENTS_PER_SECOND: 'uploadMaxEventsPerSecond',
   EDGE_UPLOAD_MAX_BACKOFF_MS: 'uploadMaxBackoffMs',

@@ -25,6 +25,8 @@ export class EdgeMetrics {
   readonly eventUploadFailures: Counter<'reason'>;
   readonly eventsDropped: Counter<'reason'>;
   readonly modelSwaps: Counter<'model' | 'outcome'>;
+  readonly snapshotUploads: Counter<'result'>;
+  readonly snapshotSeconds: Histogram;
 
   constructor(opts: {
     nodeId: string;
@@ -185,6 +187,18 @@ export class EdgeMetrics {
       name: 'edge_event_upload_failures_total',
       help: 'Upload tries that failed, by reason (unreachable, timeout, http_<status>, bad_ack).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.snapshotUploads = new Counter({
+      name: 'edge_camera_snapshots_total',
+      help: 'Camera snapshots sent to the hub, by result: uploaded, or why not (unreachable, timeout, http_<status>, no_frame, error).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.snapshotSeconds = new Histogram({
+      name: 'edge_camera_snapshot_seconds',
+      help: 'Time to make one snapshot (downscale, blur, encode), off the frame path.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
     this.eventsDropped = new Counter({

@@ -33,6 +33,7 @@ import { FrameProcessor } from './services/frame-processor.ts';
 import { HealthService } from './services/health.service.ts';
 import { InferenceService } from './services/inference.service.ts';
 import { ResultService } from './services/result.service.ts';
+import { SnapshotUploader } from './services/snapshot-uploader.ts';
 import { planThreads, type ThreadBudget } from './thread-budget.ts';
 
 export interface EdgeNodeOptions {
@@ -67,6 +68,8 @@ export interface EdgeNode {
   eventOutbox: EventOutboxRepository;
   /** Ships the event outbox to the hub; absent when no `hubUrl` is configured. */
   uploader: EventUploader | undefined;
+  /** Sends each analysed camera's latest snapshot to the hub; absent without `hubUrl` or with snapshots off. */
+  snapshots: SnapshotUploader | undefined;
   /** Resolves once every model is loaded and warmed up and the frame worker runs. */
   ready: Promise<void>;
   /** Keeps models at the hub's desired versions (hot swap); absent without hub, token and pinned key. */
@@ -139,6 +142,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     inFlightTtlMs,
     fateTtlMs: inFlightTtlMs + 60_000,
     outboxMaxLen: config.outboxMaxLen,
+    snapshotTtlMs: Math.max(2 * config.snapshotIntervalMs, 30_000),
   };
   const repository = new FrameRepository(requestRedis, repoOptions);
   const workerRepository = new FrameRepository(workerRedis, repoOptions);
@@ -189,6 +193,8 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     attempts: config.frameAttempts,
     ...(opts.injectFault ? { injectFault: opts.injectFault } : {}),
   });
+  // Made once the app is built (it needs the hub token); the analytics processor hands it frames.
+  let snapshots: SnapshotUploader | undefined;
   const analytics = new AnalyticsProcessor({
     connection: analyticsRedis,
     repository: new AnalyticsRepository(analyticsRedis, analyticsOptions),
@@ -198,6 +204,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     timezone: config.timezone,
     metrics,
     logger,
+    onSnapshotFrame: (frame) => snapshots?.offer(frame),
   });
   const common = { retryAfterSeconds: config.retryAfterSeconds };
   const inferenceService = new InferenceService({
@@ -301,19 +308,14 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
 
   await analytics.start();
   await agent?.restore();
+  // The configured token, else the one the model agent enrolled for this node (read each time:
+  // it may be written after start). Events and snapshots go with the same token.
+  const hubToken = config.hubToken ?? (() => readNodeToken(config));
   const uploader = config.hubUrl
     ? new EventUploader({
         outbox: eventOutbox,
         hubUrl: config.hubUrl,
-        // The configured token, else the one the model agent enrolled for this node (read each
-        // time: it may be written after start).
-        hubToken:
-          config.hubToken ??
-          (() =>
-            readFile(nodeTokenFile(config), 'utf8').then(
-              (t) => t.trim() || undefined,
-              () => undefined,
-            )),
+        hubToken,
         nodeId: config.nodeId,
         storeId: config.storeId,
         timezone: config.timezone,
@@ -327,6 +329,23 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
       })
     : undefined;
   uploader?.start();
+  snapshots =
+    config.hubUrl && config.snapshotIntervalMs > 0
+      ? new SnapshotUploader({
+          frames: repository,
+          cameras: () => analytics.cameras(),
+          hubUrl: config.hubUrl,
+          hubToken,
+          nodeId: config.nodeId,
+          storeId: config.storeId,
+          intervalMs: config.snapshotIntervalMs,
+          maxSide: config.snapshotMaxSide,
+          blurPeople: config.snapshotBlurPeople,
+          metrics,
+          logger,
+        })
+      : undefined;
+  snapshots?.start();
   logger.info({ threads, models: config.models }, 'loading models');
   const ready = pool.start().then(() => {
     processor.start();
@@ -380,6 +399,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
       failover?.close();
       await app.close();
       await uploader?.close().catch(() => {});
+      await snapshots?.close().catch(() => {});
       await processor.close().catch(() => {});
       await analytics.close().catch(() => {});
       await pool.close();
@@ -404,12 +424,21 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     analyticsRepository,
     eventOutbox,
     uploader,
+    snapshots,
     ready,
     modelAgent,
     ...(agent && ownership && failover ? { orchestrator: { agent, ownership, failover } } : {}),
     startAgent,
     close,
   };
+}
+
+/** The node token the model agent enrolled and kept for this node, if any. */
+function readNodeToken(config: EdgeConfig): Promise<string | undefined> {
+  return readFile(nodeTokenFile(config), 'utf8').then(
+    (t) => t.trim() || undefined,
+    () => undefined,
+  );
 }
 
 function waitReady(redis: Redis, timeoutMs: number): Promise<void> {

@@ -3,7 +3,7 @@
  * hub API with the viewer's token. Views: all stores, one store, one camera, fleet, models. Live: the page
  * listens to `/v1/live` (SSE) and refreshes the view after new events (at most once a second).
  */
-import { clearToken, get, saveToken, token, Unauthorized } from './api.js';
+import { clearToken, get, getOrNull, saveToken, token, Unauthorized } from './api.js';
 import { formatNumber, formatTime, getLang, initialLang, setLang, t } from './i18n.js';
 
 const view = document.getElementById('view');
@@ -14,6 +14,8 @@ let charts = [];
 let live;
 let refreshTimer;
 let rendering = Promise.resolve();
+/** Set by the camera view: redraws its picture when the hub announces a new snapshot. */
+let onSnapshot;
 const sort = { key: 'storeId', dir: 1 };
 const HOUR = 3_600_000;
 
@@ -25,6 +27,16 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
+  for (const c of children.flat())
+    if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+/** An SVG element (the overlay over a camera's picture). */
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs))
+    if (v !== undefined && v !== null) el.setAttribute(k, String(v));
   for (const c of children.flat())
     if (c !== undefined && c !== null) el.append(c instanceof Node ? c : String(c));
   return el;
@@ -351,10 +363,10 @@ async function renderStore(storeId) {
 }
 
 /**
- * One camera: per zone how many people are there now (the newest 5-minute mean), per line who
- * went in and out today, from the hub's rollups. The hub has neither the frames (they never leave
- * the store) nor the camera's zone and line geometry (the edge's scene config), so nothing is drawn
- * over a frame here: the page points to the owning edge's `/v1/cameras/{id}/analytics` instead.
+ * One camera: its latest picture from the edge (downscaled, people blurred there) with the boxes of
+ * that frame and the camera's zones and lines drawn over it; per zone how many people are there now
+ * (the newest 5-minute mean), per line who went in and out today, from the hub's rollups. A new
+ * snapshot (SSE `snapshot`) replaces the picture in place.
  */
 async function renderCamera(storeId, cameraId) {
   const sid = encodeURIComponent(storeId);
@@ -364,10 +376,12 @@ async function renderCamera(storeId, cameraId) {
   if (!store || !camera) throw new Error(`${t('camera.unknown')}: ${storeId} / ${cameraId}`);
   const tz = store.timezone;
   const m = (metric, bucket) => get(`/v1/stores/${sid}/metrics`, { metric, bucket, camera: cameraId });
-  const [occupancy, footIn, footOut] = await Promise.all([
+  const snapshotPath = `/v1/stores/${sid}/cameras/${encodeURIComponent(cameraId)}/snapshot/meta`;
+  const [occupancy, footIn, footOut, snapshot] = await Promise.all([
     m('occupancy', '5m'),
     m('footfall_in', '1d'),
     m('footfall_out', '1d'),
+    getOrNull(snapshotPath),
   ]);
   const latest = (points) => [...points].reverse().find((p) => p.value !== null)?.value ?? null;
   const sum = (points) => (points ?? []).reduce((n, p) => n + (p.value ?? 0), 0);
@@ -389,6 +403,25 @@ async function renderCamera(storeId, cameraId) {
       h('tbody', {}, rows),
     );
   const occEl = h('div', { class: 'chart' });
+  const pictureCard = h('div', { class: 'card', style: 'margin-bottom: 1rem' });
+  const showSnapshot = (s) =>
+    pictureCard.replaceChildren(
+      h('h2', {}, t('camera.snapshot')),
+      s
+        ? snapshotFigure(s, tz)
+        : h('p', { class: 'muted', 'data-testid': 'snapshot-none' }, t('camera.noSnapshot')),
+    );
+  showSnapshot(snapshot);
+  onSnapshot = async (n) => {
+    if (n.storeId !== storeId || n.cameraId !== cameraId) return;
+    const next = await getOrNull(snapshotPath);
+    if (!next || onSnapshot === undefined) return;
+    // Swap once the new picture is loaded: no blank frame in between.
+    const img = new Image();
+    img.src = next.imageUrl;
+    await img.decode().catch(() => {});
+    showSnapshot(next);
+  };
   view.replaceChildren(
     h('p', {}, h('a', { href: `#/store/${sid}` }, `← ${store.name}`)),
     h('h1', { 'data-testid': 'camera-name' }, `${t('camera.title')} ${cameraId}`),
@@ -397,6 +430,7 @@ async function renderCamera(storeId, cameraId) {
       { class: 'muted' },
       `${t('camera.node')}: ${camera.nodeId} · ${t('col.last')}: ${hhmm(camera.lastEventTime, tz)}`,
     ),
+    pictureCard,
     h(
       'div',
       { class: 'grid' },
@@ -439,12 +473,6 @@ async function renderCamera(storeId, cameraId) {
       ),
       h('div', { class: 'card' }, h('h2', {}, t('store.occupancy')), occEl),
     ),
-    h(
-      'p',
-      { class: 'muted', 'data-testid': 'camera-frame-note' },
-      `${t('camera.frameNote')} `,
-      h('code', {}, `${camera.nodeId}: /v1/cameras/${cameraId}/analytics`),
-    ),
   );
   chart(occEl, {
     tooltip: { trigger: 'axis' },
@@ -461,6 +489,127 @@ async function renderCamera(storeId, cameraId) {
       showAllSymbol: true,
     })),
   });
+}
+
+/**
+ * A snapshot with its overlay: an SVG in the picture's pixel space over the <img>, so it scales
+ * with it. Coordinates from the hub are normalised (0–1). Zones are polygons labelled with the
+ * people the edge counted in them at that frame; lines carry an arrow to their "in" side and
+ * today's counts; boxes are the tracked people (dashed while predicted through an occlusion).
+ */
+function snapshotFigure(s, tz) {
+  const W = s.width;
+  const H = s.height;
+  const pt = ([x, y]) => `${(x * W).toFixed(1)},${(y * H).toFixed(1)}`;
+  const zones = s.zones.map((z) => {
+    const cx = (z.polygon.reduce((a, p) => a + p[0], 0) / z.polygon.length) * W;
+    const cy = (z.polygon.reduce((a, p) => a + p[1], 0) / z.polygon.length) * H;
+    return svg(
+      'g',
+      {},
+      svg('polygon', {
+        class: 'zone',
+        'data-zone': z.id,
+        'data-kind': z.kind,
+        points: z.polygon.map(pt).join(' '),
+      }),
+      svg(
+        'text',
+        { x: cx.toFixed(1), y: cy.toFixed(1), 'text-anchor': 'middle', 'data-zone-label': z.id },
+        z.occupancy === undefined ? z.id : `${z.id} · ${z.occupancy}`,
+      ),
+    );
+  });
+  const lines = s.lines.map((l) => {
+    const [ax, ay, bx, by] = [l.a[0] * W, l.a[1] * H, l.b[0] * W, l.b[1] * H];
+    const mx = (ax + bx) / 2;
+    const my = (ay + by) / 2;
+    // The "in" vector, drawn 24 px long from the middle of the line.
+    const len = Math.hypot((l.in?.[0] ?? 0) * W, (l.in?.[1] ?? 0) * H) || 1;
+    const ix = mx + (((l.in?.[0] ?? 0) * W) / len) * 24;
+    const iy = my + (((l.in?.[1] ?? 0) * H) / len) * 24;
+    return svg(
+      'g',
+      {},
+      svg('line', { class: 'line', 'data-line': l.id, x1: ax, y1: ay, x2: bx, y2: by }),
+      l.in
+        ? svg('line', { class: 'in-arrow', x1: mx, y1: my, x2: ix, y2: iy, 'marker-end': 'url(#sv-arrow)' })
+        : null,
+      svg(
+        'text',
+        { x: mx + 6, y: my - 6 },
+        l.counts ? `${l.id}: ${t('camera.in')} ${l.counts.in} · ${t('camera.out')} ${l.counts.out}` : l.id,
+      ),
+    );
+  });
+  const boxes = s.boxes.map((b) => {
+    const x = b.box.x1 * W;
+    const y = b.box.y1 * H;
+    return svg(
+      'g',
+      {},
+      svg('rect', {
+        class: 'box',
+        'data-track': b.trackId,
+        'data-state': b.state,
+        x: x.toFixed(1),
+        y: y.toFixed(1),
+        width: ((b.box.x2 - b.box.x1) * W).toFixed(1),
+        height: ((b.box.y2 - b.box.y1) * H).toFixed(1),
+      }),
+      svg(
+        'text',
+        { x: x.toFixed(1), y: Math.max(12, y - 3).toFixed(1) },
+        b.trackId ? `#${b.trackId}` : b.label,
+      ),
+    );
+  });
+  const overlay = svg(
+    'svg',
+    { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', 'data-testid': 'snapshot-overlay' },
+    svg(
+      'defs',
+      {},
+      svg(
+        'marker',
+        {
+          id: 'sv-arrow',
+          viewBox: '0 0 10 10',
+          refX: 8,
+          refY: 5,
+          markerWidth: 5,
+          markerHeight: 5,
+          orient: 'auto',
+        },
+        svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#ffd400' }),
+      ),
+    ),
+    zones,
+    lines,
+    boxes,
+  );
+  return h(
+    'figure',
+    { class: 'snapshot', 'data-testid': 'snapshot', 'data-frame': s.frameId },
+    h(
+      'div',
+      { class: 'frame' },
+      h('img', {
+        src: s.imageUrl,
+        width: W,
+        height: H,
+        alt: `${t('camera.snapshot')} ${s.cameraId}`,
+        'data-testid': 'snapshot-image',
+      }),
+      overlay,
+    ),
+    h(
+      'figcaption',
+      {},
+      `${t('camera.captured')} ${formatTime(s.capturedAt, tz, { dateStyle: 'short', timeStyle: 'medium' })} · ` +
+        `${s.boxes.length} ${t('camera.people')} · ${t(s.blurred ? 'camera.privacy' : 'camera.privacyPlain')}`,
+    ),
+  );
 }
 
 async function renderFleet() {
@@ -607,6 +756,7 @@ async function renderModels() {
 async function draw() {
   for (const c of charts) c.dispose();
   charts = [];
+  onSnapshot = undefined;
   if (!token()) {
     live?.close();
     live = undefined;
@@ -650,6 +800,11 @@ function connectLive() {
   live.addEventListener('ingest', () => {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(route, 1000);
+  });
+  // Only the camera view shows pictures; it swaps its own in place.
+  live.addEventListener('snapshot', (e) => {
+    const n = JSON.parse(e.data);
+    onSnapshot?.(n).catch(() => {});
   });
 }
 

@@ -12,6 +12,7 @@ import { healthController } from './controllers/health.controller.ts';
 import { modelsController } from './controllers/models.controller.ts';
 import { nodesController } from './controllers/nodes.controller.ts';
 import { rolloutsController } from './controllers/rollouts.controller.ts';
+import { snapshotsController } from './controllers/snapshots.controller.ts';
 import { storesController } from './controllers/stores.controller.ts';
 import { tokensController } from './controllers/tokens.controller.ts';
 import { HubError, type HubErrorCode } from './errors.ts';
@@ -21,6 +22,7 @@ import type { HealthService } from './services/health.service.ts';
 import type { ModelService } from './services/model.service.ts';
 import type { NodeService } from './services/node.service.ts';
 import type { RolloutService } from './services/rollout.service.ts';
+import type { SnapshotService } from './services/snapshot.service.ts';
 import type { StoreMetricsService } from './services/store-metrics.service.ts';
 import type { TokenService } from './services/token.service.ts';
 import type { SigningKey } from './signing/signing-key.ts';
@@ -36,6 +38,7 @@ export interface HubAppDeps {
   stores: StoreMetricsService;
   nodes: NodeService;
   rollouts: RolloutService;
+  snapshots: SnapshotService;
 }
 
 /** Fastify's (and @fastify/multipart's) own errors that reach a client, in the hub's catalogue. */
@@ -126,9 +129,14 @@ export async function build(deps: HubAppDeps, config: HubConfig): Promise<Fastif
   await app.register(blobsController, { models: deps.models, metrics: deps.metrics });
   await app.register(tokensController, { tokens: deps.tokens, signingKey: deps.signingKey });
   await app.register(healthController, { health: deps.health, metrics: deps.metrics });
-  await app.register(eventsController, { ingest: deps.ingest, maxBatchBytes: config.maxEventBatchBytes });
+  await app.register(eventsController, {
+    ingest: deps.ingest,
+    snapshots: deps.snapshots,
+    maxBatchBytes: config.maxEventBatchBytes,
+  });
   await app.register(storesController, { stores: deps.stores });
-  await app.register(nodesController, { nodes: deps.nodes });
+  await app.register(snapshotsController, { snapshots: deps.snapshots, maxBytes: config.maxSnapshotBytes });
+  await app.register(nodesController, { nodes: deps.nodes, pushHeartbeatMs: config.pushHeartbeatMs });
   await app.register(rolloutsController, { rollouts: deps.rollouts });
   await app.register(dashboardController);
   const openapi = { config: { role: 'public' as const }, schema: { hide: true } };

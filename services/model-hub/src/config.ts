@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseServiceConfig } from '@storevision/contracts';
 import { z } from 'zod';
+import { DEFAULT_LEVEL_HOLD_MS } from './services/rollup.ts';
 
 /**
  * The hub's configuration: one zod schema, parsed by `loadConfig(env, overrides)` (never at import
@@ -40,10 +41,19 @@ export const hubConfigSchema = z
      * Minute rollups are kept as long; hour and day rollups are kept. @defaultValue 30 days
      */
     eventRetentionMs: int(60_000).default(30 * 24 * 3600 * 1000),
+    /**
+     * Occupancy and queue length are time-weighted: a report's value holds until the next report
+     * of its camera and zone, but at most this long (a camera that stopped reporting does not
+     * hold its last count forever). Keep it above the edges' report interval (60 s occupancy, 30 s
+     * queue by default). @defaultValue 5 min
+     */
+    levelHoldMs: int(1000, 86_400_000).default(DEFAULT_LEVEL_HOLD_MS),
     /** How often retention runs (the first time a minute after start); 0 turns it off. @defaultValue 1 h */
     eventPruneIntervalMs: int(0).default(3_600_000),
     /** A node counts as up when it uploaded or sent a heartbeat this recently. @defaultValue 90 s */
     nodeUpAfterMs: int(1000).default(90_000),
+    /** Largest camera snapshot (JPEG) an edge may upload; the hub keeps the latest per camera. @defaultValue 512 KiB */
+    maxSnapshotBytes: int(1024, 16 * 1024 * 1024).default(512 * 1024),
     /** Largest event batch, decompressed. @defaultValue 16 MiB */
     maxEventBatchBytes: int(1024).default(16 * 1024 * 1024),
     /** Validating a published model (parse, onnxruntime load, graph check) longer than this fails. @defaultValue 120 s */
@@ -52,6 +62,13 @@ export const hubConfigSchema = z
     rolloutTickMs: int(50).default(1000),
     /** A wave node that has not switched to the new version by then counts as a breach. @defaultValue 10 min */
     rolloutNodeTimeoutMs: int(1000).default(600_000),
+    /**
+     * Heartbeat of the desired-state push channel (SSE): a comment this often keeps proxies from
+     * closing an idle stream and lets edges tell a dead one; the state is re-read each time (how a
+     * change made through another hub replica reaches the edge). Edges give a stream up after
+     * 45 s without a byte, so keep it well under that. @defaultValue 15 s
+     */
+    pushHeartbeatMs: int(100, 60_000).default(15_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .transform((c) => ({
@@ -80,11 +97,14 @@ const ENV: Record<string, keyof HubConfigInput> = {
   HUB_ADMIN_TOKEN: 'adminToken',
   HUB_VALIDATION_TIMEOUT_MS: 'validationTimeoutMs',
   HUB_EVENT_RETENTION_MS: 'eventRetentionMs',
+  HUB_LEVEL_HOLD_MS: 'levelHoldMs',
   HUB_NODE_UP_AFTER_MS: 'nodeUpAfterMs',
   HUB_EVENT_PRUNE_INTERVAL_MS: 'eventPruneIntervalMs',
   HUB_MAX_EVENT_BATCH_BYTES: 'maxEventBatchBytes',
+  HUB_MAX_SNAPSHOT_BYTES: 'maxSnapshotBytes',
   HUB_ROLLOUT_TICK_MS: 'rolloutTickMs',
   HUB_ROLLOUT_NODE_TIMEOUT_MS: 'rolloutNodeTimeoutMs',
+  HUB_PUSH_HEARTBEAT_MS: 'pushHeartbeatMs',
   HUB_LOG_LEVEL: 'logLevel',
 };
 

@@ -1,17 +1,25 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CameraSnapshotMeta } from '@storevision/contracts';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localDayStart } from './services/rollup.ts';
-import { startTestHub, TEST_ADMIN_TOKEN, type TestHub, testDatabases } from './testing/hub-fixture.ts';
+import {
+  multipart,
+  startTestHub,
+  TEST_ADMIN_TOKEN,
+  type TestHub,
+  testDatabases,
+} from './testing/hub-fixture.ts';
 import { eventBatch, eventFactory } from './testing/store-events.ts';
 
 /**
  * The dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core; no
  * browser is downloaded): a hub seeded with a store's events of today and of the same day last
- * week, a viewer signing in with a token, the numbers on screen, a live update over SSE, and both
- * languages. Screenshots go to test-results/ (git-ignored) as artefacts.
+ * week, a viewer signing in with a token, the numbers on screen, a live update over SSE, both
+ * languages, and a camera's latest picture with its overlay. Screenshots go to test-results/
+ * (git-ignored) as artefacts.
  */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTEFACTS = fileURLToPath(new URL('../../../test-results/', import.meta.url));
@@ -58,8 +66,10 @@ beforeAll(async () => {
   await upload([
     ...Array.from({ length: 7 }, (_, i) => ev.crossing(at(i), 'entrance', 'in', i + 1)),
     ...Array.from({ length: 3 }, (_, i) => ev.crossing(at(10 + i), 'entrance', 'out', i + 1)),
+    // Occupancy is time-weighted: both zones report at the same time, so every 5-minute bucket
+    // holds both (3 + 2 = 5 in the store), wherever the bucket boundaries fall.
     shelf.occupancy(at(20), 'fresh', 3),
-    shelf.occupancy(at(21), 'dairy', 2),
+    shelf.occupancy(at(20), 'dairy', 2),
     shelf.exit(at(30), 'fresh', 45),
     shelf.exit(at(31), 'dairy', 80),
     shelf.queue(at(40), 'checkout', 4, 90),
@@ -201,9 +211,9 @@ describe('dashboard in headless Chromium', () => {
     const entrance = page.locator('tr[data-line="entrance"]');
     await expect.poll(() => entrance.getByTestId('line-in').textContent()).toBe('7');
     expect(await entrance.getByTestId('line-out').textContent()).toBe('3');
-    expect(await page.getByTestId('camera-frame-note').textContent()).toContain(
-      'node-1: /v1/cameras/door/analytics',
-    );
+    // No edge sent a picture of this camera: the view says so instead of a broken image.
+    expect(await page.getByTestId('snapshot-none').isVisible()).toBe(true);
+    expect(await page.getByTestId('snapshot-image').count()).toBe(0);
 
     await page.goto(`${url}/#/store/${STORE}/camera/aisle`);
     await expect
@@ -212,6 +222,87 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.locator('tr[data-zone="dairy"] [data-testid="zone-now"]').textContent()).toBe('2');
     expect(await page.locator('tr[data-line]').count()).toBe(0);
     await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-camera-en.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('draws a camera’s latest picture with its boxes, zones and lines, and swaps it live', async () => {
+    const fixture = new URL('./testing/fixtures/', import.meta.url);
+    const jpeg = await readFile(new URL('camera-snapshot.jpg', fixture));
+    const meta = JSON.parse(
+      await readFile(new URL('camera-snapshot.json', fixture), 'utf8'),
+    ) as CameraSnapshotMeta;
+    const put = async (m: typeof meta) => {
+      const form = multipart([
+        { name: 'meta', value: JSON.stringify(m) },
+        { name: 'image', filename: 'snapshot.jpg', content: jpeg, contentType: 'image/jpeg' },
+      ]);
+      const res = await t.hub.app.inject({
+        method: 'PUT',
+        url: `/v1/stores/${STORE}/cameras/aisle/snapshot`,
+        headers: { ...admin, ...form.headers },
+        payload: form.payload,
+      });
+      if (res.statusCode !== 200) throw new Error(res.body);
+    };
+    await put(meta);
+    const context = await browser.newContext({ locale: 'en-GB', viewport: { width: 1280, height: 1100 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await signIn(page);
+    await page.goto(`${url}/#/store/${STORE}/camera/aisle`);
+    const figure = page.getByTestId('snapshot');
+    await expect.poll(() => figure.getAttribute('data-frame')).toBe(meta.frameId);
+    // The picture itself loaded (the <img> asked the hub with the viewer's cookie).
+    const img = page.getByTestId('snapshot-image');
+    await expect
+      .poll(() =>
+        img.evaluate((el) => {
+          const i = el as unknown as { complete: boolean; naturalWidth: number };
+          return i.complete ? i.naturalWidth : 0;
+        }),
+      )
+      .toBe(640);
+    // One box per person uploaded, each zone's polygon, each line.
+    const overlay = page.getByTestId('snapshot-overlay');
+    expect(await overlay.locator('rect.box').count()).toBe(meta.boxes.length);
+    expect(await overlay.locator('polygon.zone').count()).toBe(meta.zones.length);
+    expect(await overlay.locator('line.line').count()).toBe(meta.lines.length);
+    const zone = meta.zones[0]!;
+    expect(await overlay.locator(`polygon[data-zone="${zone.id}"]`).getAttribute('points')).toBe(
+      zone.polygon
+        .map(([x, y]: [number, number]) => `${(x * 640).toFixed(1)},${(y * 360).toFixed(1)}`)
+        .join(' '),
+    );
+    expect(await overlay.locator(`text[data-zone-label="${zone.id}"]`).textContent()).toBe(
+      `${zone.id} · ${zone.occupancy}`,
+    );
+    // The overlay sits exactly on the picture (same box on screen).
+    const [ib, ob] = await Promise.all([img.boundingBox(), overlay.boundingBox()]);
+    expect(ob).toEqual(ib);
+    await expect.poll(() => page.locator('#live').getAttribute('data-state')).toBe('on');
+    await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-camera-snapshot-en.png'), fullPage: true });
+
+    // A newer snapshot arrives: the picture and its overlay change in place (SSE), no reload.
+    await page.evaluate(() => {
+      (globalThis as unknown as { marker: number }).marker = 7;
+    });
+    await put({
+      ...meta,
+      frameId: 'fixture-81',
+      capturedAt: new Date(Date.parse(meta.capturedAt) + 10_000).toISOString(),
+      boxes: meta.boxes.slice(0, 1),
+    });
+    await expect.poll(() => figure.getAttribute('data-frame'), { timeout: 10_000 }).toBe('fixture-81');
+    expect(await overlay.locator('rect.box').count()).toBe(1);
+    expect(await page.evaluate(() => (globalThis as unknown as { marker: number }).marker)).toBe(7);
+
+    // In Chinese too (the bootstrap installs a CJK font, so the screenshot shows characters).
+    await page.locator('#lang').click();
+    await expect.poll(() => page.locator('.card h2').first().textContent()).toBe('最新画面');
+    await expect.poll(() => figure.getAttribute('data-frame')).toBe('fixture-81');
+    await page.screenshot({ path: path.join(ARTEFACTS, 'dashboard-camera-snapshot-zh.png'), fullPage: true });
     expect(errors).toEqual([]);
     await context.close();
   });

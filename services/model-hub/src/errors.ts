@@ -28,6 +28,13 @@ export const hubErrors = {
     statusCode: 400,
     message: 'from/to must be ISO 8601 times with from before to, and at most 10 000 buckets apart',
   },
+  HUB_ERR_BAD_CAMERA_ID: { statusCode: 400, message: 'camera ids are 1–64 of A-Z a-z 0-9 _ . -' },
+  HUB_ERR_BAD_SNAPSHOT: {
+    statusCode: 400,
+    message:
+      'the snapshot upload is invalid: multipart/form-data with a `meta` JSON field and an `image` JPEG file whose size the meta states',
+  },
+  HUB_ERR_SNAPSHOT_NOT_JPEG: { statusCode: 415, message: 'the snapshot image is not a complete JPEG' },
   HUB_ERR_MODEL_FILE_MISSING: { statusCode: 400, message: 'the multipart body has no `model` file part' },
   HUB_ERR_NOT_ONNX: { statusCode: 422, message: 'the uploaded file is not a readable ONNX model' },
   HUB_ERR_ONNX_REJECTED: { statusCode: 422, message: 'onnxruntime cannot load the uploaded model' },
@@ -44,6 +51,7 @@ export const hubErrors = {
   HUB_ERR_BLOB_NOT_FOUND: { statusCode: 404, message: 'no such blob' },
   HUB_ERR_TOKEN_NOT_FOUND: { statusCode: 404, message: 'no such token' },
   HUB_ERR_STORE_NOT_FOUND: { statusCode: 404, message: 'no such store' },
+  HUB_ERR_SNAPSHOT_NOT_FOUND: { statusCode: 404, message: 'this camera has no snapshot (yet)' },
   HUB_ERR_NOT_FOUND: { statusCode: 404, message: 'no such route' },
   HUB_ERR_NODE_NOT_FOUND: { statusCode: 404, message: 'no such node' },
   HUB_ERR_ROLLOUT_NOT_FOUND: { statusCode: 404, message: 'no such rollout' },

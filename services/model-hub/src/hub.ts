@@ -10,6 +10,7 @@ import { HubMetrics } from './metrics.ts';
 import { EventRepository } from './repositories/event.repository.ts';
 import { ModelRepository } from './repositories/model.repository.ts';
 import { RolloutRepository } from './repositories/rollout.repository.ts';
+import { SnapshotRepository } from './repositories/snapshot.repository.ts';
 import { StoreRepository } from './repositories/store.repository.ts';
 import { TokenRepository } from './repositories/token.repository.ts';
 import { EventIngestService } from './services/event-ingest.service.ts';
@@ -17,17 +18,19 @@ import { HealthService } from './services/health.service.ts';
 import { ModelService } from './services/model.service.ts';
 import { NodeService } from './services/node.service.ts';
 import { RolloutService } from './services/rollout.service.ts';
+import { SnapshotService } from './services/snapshot.service.ts';
 import { StoreMetricsService } from './services/store-metrics.service.ts';
 import { TokenService } from './services/token.service.ts';
 import { SigningKey } from './signing/signing-key.ts';
 import { type BlobStore, FsBlobStore } from './storage/blob-store.ts';
-import { type ModelValidator, WorkerModelValidator } from './validation/model-validator.ts';
+import { SnapshotStore } from './storage/snapshot-store.ts';
+import { type ModelValidator, ProcessModelValidator } from './validation/model-validator.ts';
 
 export interface HubOptions {
   logger?: Logger;
   /** @defaultValue an `FsBlobStore` under `<dataDir>/blobs` */
   blobs?: BlobStore;
-  /** @defaultValue a `WorkerModelValidator` with the configured timeout */
+  /** @defaultValue a `ProcessModelValidator` with the configured timeout */
   validator?: ModelValidator;
 }
 
@@ -49,6 +52,8 @@ export interface Hub {
   /** Edges (enrolment, health, desired state) and rollouts. */
   nodes: NodeService;
   rollouts: RolloutService;
+  /** The latest snapshot of each camera. */
+  snapshots: SnapshotService;
   close(): Promise<void>;
 }
 
@@ -76,7 +81,7 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
     const models = new ModelService({
       repository: new ModelRepository(database.db),
       blobs,
-      validator: opts.validator ?? new WorkerModelValidator({ timeoutMs: config.validationTimeoutMs }),
+      validator: opts.validator ?? new ProcessModelValidator({ timeoutMs: config.validationTimeoutMs }),
       signingKey,
       metrics,
       logger,
@@ -88,9 +93,18 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
       metrics,
       logger,
       retentionMs: config.eventRetentionMs,
+      levelHoldMs: config.levelHoldMs,
+    });
+    const storeRepository = new StoreRepository(database.db);
+    const snapshots = new SnapshotService({
+      repository: new SnapshotRepository(database.db),
+      files: await SnapshotStore.open(path.join(config.dataDir, 'snapshots')),
+      stores: storeRepository,
+      metrics,
+      logger,
     });
     const stores = new StoreMetricsService({
-      stores: new StoreRepository(database.db),
+      stores: storeRepository,
       events: eventRepository,
       nodeUpAfterMs: config.nodeUpAfterMs,
     });
@@ -107,15 +121,20 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
     // A health report re-evaluates the rollouts at once (the timer is the fallback).
     nodes.onHealth = () => void rollouts.tick().catch((err) => logger.error({ err }, 'rollout tick failed'));
     const app = await build(
-      { logger, metrics, models, tokens, health, signingKey, ingest, stores, nodes, rollouts },
+      { logger, metrics, models, tokens, health, signingKey, ingest, stores, nodes, rollouts, snapshots },
       config,
     );
     rollouts.start();
-    if (config.eventPruneIntervalMs > 0) ingest.startRetention(config.eventPruneIntervalMs);
+    if (config.eventPruneIntervalMs > 0) {
+      ingest.startRetention(config.eventPruneIntervalMs);
+      // A camera that sent no snapshot for as long as events are kept is gone: its picture goes too.
+      snapshots.startRetention(config.eventPruneIntervalMs, config.eventRetentionMs);
+    }
     let closed: Promise<void> | undefined;
     const close = () => {
       closed ??= (async () => {
         ingest.stopRetention();
+        snapshots.stopRetention();
         rollouts.stop();
         await app.close();
         await database.close();
@@ -135,6 +154,7 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
       stores,
       nodes,
       rollouts,
+      snapshots,
       close,
     };
   } catch (err) {

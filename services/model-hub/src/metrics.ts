@@ -7,9 +7,11 @@ export class HubMetrics {
   readonly publishes: Counter<'result'>;
   readonly publishedBytes: Counter;
   readonly validationSeconds: Histogram<'result'>;
+  readonly uploadSeconds: Histogram;
   readonly blobBytesServed: Counter;
   readonly eventsIngested: Counter<'result'>;
   readonly eventBatchSeconds: Histogram;
+  readonly snapshotsReceived: Counter<'result'>;
 
   constructor() {
     const registry = new Registry();
@@ -34,6 +36,12 @@ export class HubMetrics {
       help: 'Bytes of model files received by publishes (accepted or not).',
       registers,
     });
+    this.uploadSeconds = new Histogram({
+      name: 'hub_model_upload_seconds',
+      help: "Time from a publish's first file byte to the file hashed, written and fsynced in staging (the upload's own rate: bytes / this).",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers,
+    });
     this.validationSeconds = new Histogram({
       name: 'hub_model_validation_seconds',
       help: 'Time to validate a published model (parse, onnxruntime load, graph check), by result.',
@@ -49,6 +57,12 @@ export class HubMetrics {
     this.eventsIngested = new Counter({
       name: 'hub_events_ingested_total',
       help: 'Store events received from edges, by result: accepted (new), duplicate (sent before), rejected.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.snapshotsReceived = new Counter({
+      name: 'hub_camera_snapshots_total',
+      help: 'Camera snapshots uploaded by edges, by result: stored, stale (a newer one was there) or the error code.',
       labelNames: ['result'],
       registers,
     });

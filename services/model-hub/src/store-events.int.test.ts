@@ -105,13 +105,17 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
     expect((await metrics(`metric=footfall_out&bucket=1h&${day}`)).total.value).toBe(1);
   });
 
-  it('rolls up occupancy (mean/max per zone, summed over zones) and filters by zone and camera', async () => {
+  it('rolls up occupancy time-weighted (per zone, summed over zones) and filters by zone and camera', async () => {
+    // Each report holds until the next one of its zone, at most 5 min (the hub's default hold).
+    // shelf-1: 2 for 30 s, 4 for 300 s (to 01:05:30), 3 for 300 s (01:10–01:15):
+    // (2·30 + 4·300 + 3·300) / 630 s = 3.429; the mean of its reports would be (2+4+3)/3 = 3.
+    // shelf-2 (cam-b): 1 from 01:00 to 01:05. The store: 3.429 + 1, max 4 + 1, 4 reports.
     const m = await metrics(`metric=occupancy&bucket=1h&${day}`);
-    expect(m.points[1]).toMatchObject({ value: 4, max: 5, n: 4 });
+    expect(m.points[1]).toMatchObject({ value: 4.429, max: 5, n: 4 });
     expect(m.points[0].value).toBeNull();
     expect(Object.keys(m.byKey)).toEqual(['shelf-1', 'shelf-2']);
     expect((await metrics(`metric=occupancy&bucket=1h&${day}&zone=shelf-1`)).points[1]).toMatchObject({
-      value: 3,
+      value: 3.429,
       max: 4,
     });
     expect((await metrics(`metric=occupancy&bucket=1h&${day}&camera=cam-b`)).points[1]).toMatchObject({
@@ -120,7 +124,9 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
     const five = await metrics(
       `metric=occupancy&bucket=5m&from=2025-03-10T01:00:00Z&to=2025-03-10T01:15:00Z`,
     );
-    expect(five.points.map((p: { value: number }) => p.value)).toEqual([4, null, 3]);
+    // 01:00–01:05: shelf-1 (2·30 + 4·270) / 300 = 3.8, plus shelf-2's 1. 01:05–01:10 has no report
+    // but shelf-1's 4 holds until 01:05:30 (the means of reports: 4, null, 3).
+    expect(five.points.map((p: { value: number }) => p.value)).toEqual([4.8, 4, 3]);
   });
 
   it('rolls up dwell (count, mean, p50, p90), queue length and wait', async () => {
@@ -134,7 +140,8 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
       p90: 400,
     });
     const q = await metrics(`metric=queue_length&bucket=1h&${day}`);
-    expect(q.points.map((p: { value: number }) => p.value)).toEqual([null, 4, 1]);
+    // 3 for 60 s, then 5 for 300 s: (3·60 + 5·300) / 360 = 4.667 (the mean of reports: 4).
+    expect(q.points.map((p: { value: number }) => p.value)).toEqual([null, 4.667, 1]);
     expect(q.points[1].max).toBe(5);
     const w = await metrics(`metric=queue_wait&bucket=1h&${day}`);
     // The report without an estimate (null) is not a zero wait.
@@ -164,6 +171,23 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
     expect(Object.keys(m.byKey)).toEqual(['door', 'side']);
     const d = await metrics('metric=footfall_in&bucket=1d&from=2025-03-09T16:00:00Z&to=2025-03-10T16:00:00Z');
     expect(d.points).toEqual([{ t: '2025-03-09T16:00:00.000Z', value: 6, n: 6 }]);
+  });
+
+  it('places a late occupancy report in the step it falls in, across buckets', async () => {
+    // 01:02: shelf-1 was empty (a report from a backlog). 4 (from 01:00:30) now holds 90 s, not
+    // 300 s, and 0 holds from 01:02 to 01:07: (2·30 + 4·90 + 0·300 + 3·300) / 720 s = 1.833.
+    expect(
+      (await post(eventBatch('sh-1', [ev.occupancy('2025-03-10T01:02:00Z', 'shelf-1', 0)]))).json(),
+    ).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    const zone = await metrics(`metric=occupancy&bucket=1h&${day}&zone=shelf-1`);
+    // The max seen in the hour stays (a late report never lowers it); 4 reports now.
+    expect(zone.points[1]).toMatchObject({ value: 1.833, max: 4, n: 4 });
+    const five = await metrics(
+      `metric=occupancy&bucket=5m&from=2025-03-10T01:00:00Z&to=2025-03-10T01:15:00Z`,
+    );
+    // 01:00–01:05: shelf-1 (2·30 + 4·90 + 0·180) / 300 = 1.4 plus shelf-2's 1; 01:05–01:10: the 0
+    // holding to 01:07 (an empty zone is 0, not "no data"); 01:10–01:15: 3.
+    expect(five.points.map((p: { value: number }) => p.value)).toEqual([2.4, 0, 3]);
   });
 
   it('rejects unreadable events by position and stores the rest', async () => {
@@ -412,6 +436,8 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
     const pruned = await t.hub.ingest.prune();
     expect(pruned.events).toBe(0);
     expect(pruned.minuteRollups).toBeGreaterThan(0);
+    // The level reports of March (capture time) are past it too.
+    expect(pruned.levelSamples).toBeGreaterThan(0);
     const five = await metrics(
       'metric=occupancy&bucket=5m&from=2025-03-10T01:00:00Z&to=2025-03-10T01:15:00Z',
     );

@@ -80,6 +80,13 @@ export function registerEdge(program: Command): void {
       '--hub-public-key <pem-or-file>',
       "the hub's ed25519 public key (pinned; turns the model agent on)",
     )
+    .option(
+      '--snapshot-interval <ms>',
+      "with --hub-url: each analysed camera's snapshot (boxes, zones, lines) to the hub this often; 0 turns snapshots off",
+      '10000',
+    )
+    .option('--snapshot-max-side <px>', 'long side of a snapshot', '640')
+    .option('--no-snapshot-blur', 'send snapshots without blurring the people in them')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .addHelpText(
       'after',
@@ -139,6 +146,9 @@ export function registerEdge(program: Command): void {
           ...pick('forwardTimeoutMs', 'forwardTimeout', Number),
           ...pick('peerProbeIntervalMs', 'peerProbeInterval', Number),
           ...pick('localFailoverMs', 'localFailover', Number),
+          ...pick('snapshotIntervalMs', 'snapshotInterval', Number),
+          ...pick('snapshotMaxSide', 'snapshotMaxSide', Number),
+          ...(given('snapshotBlur') ? { snapshotBlurPeople: o.snapshotBlur as boolean } : {}),
           ...pick('logLevel', 'logLevel', (v) => v as EdgeConfigInput['logLevel']),
         });
       } catch (err) {

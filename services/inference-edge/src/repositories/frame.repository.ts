@@ -12,6 +12,9 @@ import type { Redis } from 'ioredis';
  * - `cam:<cameraId>:latest`   hash: captureTime, result (JSON) of the newest processed frame
  * - `fate:<frameId>`          how a frame ended (processed | dropped | failed | expired), with a TTL
  *                              longer than any retry; it makes every ending happen once
+ * - `cam:<cameraId>:snapshot:want`  set by the snapshot uploader (once per interval): keep the next
+ *                              processed frame's bytes for a snapshot
+ * - `cam:<cameraId>:snapshot`  hash: frameId, image — that frame's bytes, with a short TTL
  * - `outbox`                  stream of results and failures, trimmed with `MAXLEN ~`
  *
  * Memory stays bounded whatever the offered load: per camera at most one pending frame (a newer
@@ -65,14 +68,31 @@ return {'claimed', bytes}
 `;
 
 /**
- * A frame's result. KEYS: 1 frame key, 2 camera stats, 3 fate key, 4 camera latest, 5 outbox.
- * ARGV: 1 captureTime, 2 result JSON, 3 fate TTL ms, 4 outbox max length, 5 frameId, 6 cameraId.
+ * A frame's result. KEYS: 1 frame key, 2 camera stats, 3 fate key, 4 camera latest, 5 outbox,
+ * 6 camera snapshot-wanted flag, 7 camera snapshot. ARGV: 1 captureTime, 2 result JSON, 3 fate
+ * TTL ms, 4 outbox max length, 5 frameId, 6 cameraId, 7 snapshot TTL ms.
  * Idempotent on the frame: a second call (a retry that raced the first) writes nothing and
- * returns 0. `latest` only moves forward in capture time.
+ * returns 0. `latest` only moves forward in capture time. When the snapshot uploader asked for
+ * one (the flag), the frame's bytes are copied to the snapshot key instead of being thrown away,
+ * and the outbox entry says `snapshot 1`, so the analytics processor records the tracks of that
+ * very frame: the frame path pays one DEL of a missing key, inside Redis, per frame.
  */
 const COMPLETE = `
 if not redis.call('SET', KEYS[3], 'processed', 'NX', 'PX', ARGV[3]) then return 0 end
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'detections', 'frameId', ARGV[5], 'cameraId', ARGV[6], 'result', ARGV[2])
+local snap = false
+if redis.call('DEL', KEYS[6]) == 1 then
+  local bytes = redis.call('GET', KEYS[1])
+  if bytes then
+    redis.call('HSET', KEYS[7], 'frameId', ARGV[5], 'image', bytes)
+    redis.call('PEXPIRE', KEYS[7], ARGV[7])
+    snap = true
+  end
+end
+if snap then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'detections', 'frameId', ARGV[5], 'cameraId', ARGV[6], 'result', ARGV[2], 'snapshot', '1')
+else
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', 'type', 'detections', 'frameId', ARGV[5], 'cameraId', ARGV[6], 'result', ARGV[2])
+end
 local t = redis.call('HGET', KEYS[4], 'captureTime')
 if (not t) or tonumber(t) <= tonumber(ARGV[1]) then
   redis.call('HSET', KEYS[4], 'captureTime', ARGV[1], 'result', ARGV[2])
@@ -115,6 +135,8 @@ interface ScriptedRedis extends Redis {
     k3: string,
     k4: string,
     k5: string,
+    k6: string,
+    k7: string,
     ...argv: Array<string | number>
   ): Promise<number>;
   svFail(k1: string, k2: string, k3: string, k4: string, ...argv: Array<string | number>): Promise<number>;
@@ -132,6 +154,8 @@ export interface FrameRepositoryOptions {
   inFlightTtlMs: number;
   fateTtlMs: number;
   outboxMaxLen: number;
+  /** How long a frame kept for a snapshot waits for the snapshot uploader. @defaultValue 60 s */
+  snapshotTtlMs?: number;
 }
 
 export interface OutboxEntry {
@@ -141,12 +165,14 @@ export interface OutboxEntry {
   cameraId: string;
   result?: FrameResult;
   code?: string;
+  /** This frame's bytes were kept for a snapshot. */
+  snapshot?: boolean;
 }
 
 export function defineFrameScripts(redis: Redis): void {
   redis.defineCommand('svIngest', { numberOfKeys: 3, lua: INGEST });
   redis.defineCommand('svClaim', { numberOfKeys: 4, lua: CLAIM });
-  redis.defineCommand('svComplete', { numberOfKeys: 5, lua: COMPLETE });
+  redis.defineCommand('svComplete', { numberOfKeys: 7, lua: COMPLETE });
   redis.defineCommand('svFail', { numberOfKeys: 4, lua: FAIL });
 }
 
@@ -207,14 +233,41 @@ export class FrameRepository {
       this.#k('fate', result.frameId),
       this.#k('cam', result.cameraId, 'latest'),
       this.outboxKey,
+      this.#k('cam', result.cameraId, 'snapshot', 'want'),
+      this.#k('cam', result.cameraId, 'snapshot'),
       result.captureTime,
       JSON.stringify(result),
       this.#o.fateTtlMs,
       this.#o.outboxMaxLen,
       result.frameId,
       result.cameraId,
+      this.#o.snapshotTtlMs ?? 60_000,
     );
     return n === 1;
+  }
+
+  /**
+   * Asks for the next processed frame of each camera to be kept as a snapshot (the flag lives
+   * `ttlMs`: a camera that sends no frame meanwhile keeps nothing).
+   */
+  async wantSnapshots(cameraIds: string[], ttlMs: number): Promise<void> {
+    if (cameraIds.length === 0) return;
+    const m = this.#redis.multi();
+    for (const id of cameraIds) m.set(this.#k('cam', id, 'snapshot', 'want'), '1', 'PX', ttlMs);
+    await m.exec();
+  }
+
+  /** The frame kept for a camera's snapshot, if it is the one named (and removes it). */
+  async takeSnapshotFrame(cameraId: string, frameId: string): Promise<Buffer | undefined> {
+    const key = this.#k('cam', cameraId, 'snapshot');
+    const [[, id], [, image]] = (await this.#redis
+      .multi()
+      .hget(key, 'frameId')
+      .hgetBuffer(key, 'image')
+      .exec()) as [[Error | null, string | null], [Error | null, Buffer | null]];
+    if (id !== frameId || !image) return undefined;
+    await this.#redis.del(key);
+    return image;
   }
 
   /** Counts a frame as failed once; false when it already had its ending. */

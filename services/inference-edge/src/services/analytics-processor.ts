@@ -30,6 +30,18 @@ export interface AnalyticsProcessorOptions {
   batchSize?: number;
   /** How long one XREAD waits for new results. @defaultValue 1000 ms */
   blockMs?: number;
+  /**
+   * Called (synchronously: record, do not work) after a frame kept for a snapshot is analysed,
+   * with the camera's state right after it: the boxes, zones and lines to draw over that frame.
+   */
+  onSnapshotFrame?: (frame: SnapshotFrame) => void;
+}
+
+/** A frame kept for a snapshot, as analysed. */
+export interface SnapshotFrame {
+  result: FrameResult;
+  state: CameraAnalyticsState;
+  config: StoredAnalyticsConfig;
 }
 
 /**
@@ -83,6 +95,11 @@ export class AnalyticsProcessor {
   remove(cameraId: string): void {
     this.#configs.delete(cameraId);
     this.#engines.delete(cameraId);
+  }
+
+  /** The cameras with an analytics config on this node. */
+  cameras(): string[] {
+    return [...this.#configs.keys()];
   }
 
   /** Live state of a configured camera; undefined when it has no analytics config. */
@@ -147,13 +164,16 @@ export class AnalyticsProcessor {
     // Parse, then make sure every camera's engine exists (the only awaits), then analyse without
     // awaiting: a failure before this point leaves every engine untouched for the retry.
     const results: FrameResult[] = [];
+    const snapshots = new Set<FrameResult>();
     for (const [, fields] of rows) {
       if (field(fields, 'type') !== 'detections') continue;
       const cameraId = field(fields, 'cameraId');
       if (!cameraId || !this.#configs.has(cameraId)) continue;
       const parsed = frameResultSchema.safeParse(JSON.parse(field(fields, 'result') ?? 'null'));
-      if (parsed.success) results.push(parsed.data);
-      else this.#log.warn({ cameraId, err: parsed.error }, 'outbox result does not parse; skipped');
+      if (parsed.success) {
+        results.push(parsed.data);
+        if (field(fields, 'snapshot') === '1') snapshots.add(parsed.data);
+      } else this.#log.warn({ cameraId, err: parsed.error }, 'outbox result does not parse; skipped');
     }
     for (const r of results) await this.#engine(r.cameraId);
     for (const r of results) {
@@ -170,6 +190,12 @@ export class AnalyticsProcessor {
         if (e.type === 'line_crossing') countLine(batch, engine, e);
       }
       batch.meta.set(r.cameraId, { nextTrackId: engine.nextTrackId, day: engine.day });
+      if (snapshots.has(r) && this.#o.onSnapshotFrame)
+        try {
+          this.#o.onSnapshotFrame({ result: r, state: engine.state(), config: stored });
+        } catch (err) {
+          this.#log.warn({ err, cameraId: r.cameraId }, 'snapshot hook failed');
+        }
     }
     return batch;
   }

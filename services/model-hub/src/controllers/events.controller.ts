@@ -4,14 +4,17 @@ import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import type { EventIngestService } from '../services/event-ingest.service.ts';
+import type { SnapshotNotice } from '../services/snapshot.service.ts';
 import { inScope, storeScope } from '../services/token.service.ts';
 import { bearer, errors } from './schemas.ts';
 
 /** Events from edges in (`POST /v1/events/batch`), and live notices out to dashboards (SSE). */
 export const eventsController: FastifyPluginAsync<{
   ingest: EventIngestService;
+  /** Camera snapshots, announced as `snapshot` events. */
+  snapshots?: { subscribe(fn: (n: SnapshotNotice) => void): () => void };
   maxBatchBytes: number;
-}> = async (app, { ingest, maxBatchBytes }) => {
+}> = async (app, { ingest, snapshots, maxBatchBytes }) => {
   app.post(
     '/v1/events/batch',
     {
@@ -82,7 +85,8 @@ export const eventsController: FastifyPluginAsync<{
       config: { role: 'viewer' },
       schema: {
         summary:
-          'Server-sent events: `ingest` after each batch of a store (dashboards refresh on it); a scoped token hears its stores only',
+          'Server-sent events: `ingest` after each batch of a store (dashboards refresh on it), `snapshot` ' +
+          '{storeId, cameraId, capturedAt, digest} when a camera’s snapshot changes; a scoped token hears its stores only',
         tags: ['events'],
         querystring: { type: 'object', properties: { store: { type: 'string' } } },
         security: bearer,
@@ -102,10 +106,17 @@ export const eventsController: FastifyPluginAsync<{
         'x-accel-buffering': 'no',
       });
       res.write('retry: 3000\n\n');
-      const off = ingest.subscribe((n) => {
-        if ((store && n.storeId !== store) || !inScope(scope, n.storeId)) return;
-        res.write(`event: ingest\ndata: ${JSON.stringify(n)}\n\n`);
+      const hears = (storeId: string) => (!store || storeId === store) && inScope(scope, storeId);
+      const offIngest = ingest.subscribe((n) => {
+        if (hears(n.storeId)) res.write(`event: ingest\ndata: ${JSON.stringify(n)}\n\n`);
       });
+      const offSnapshots = snapshots?.subscribe((n) => {
+        if (hears(n.storeId)) res.write(`event: snapshot\ndata: ${JSON.stringify(n)}\n\n`);
+      });
+      const off = () => {
+        offIngest();
+        offSnapshots?.();
+      };
       const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
       open.add(res);
       const done = () => {

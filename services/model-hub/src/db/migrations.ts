@@ -206,6 +206,58 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('api_tokens').dropColumn('stores').execute();
     },
   },
+  '0005_time_weighted_levels': {
+    // Time-weighted occupancy and queue length: the weights in the rollups, and the reports a late
+    // one is placed between. Rows from before read as means of their reports (tw_ms 0).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('event_rollups')
+        .addColumn('tw_sum', 'double precision', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('event_rollups')
+        .addColumn('tw_ms', 'double precision', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('level_samples')
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('metric', 'text', (c) => c.notNull())
+        .addColumn('camera_id', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('value', 'double precision', (c) => c.notNull())
+        .addPrimaryKeyConstraint('level_samples_pk', ['store_id', 'metric', 'camera_id', 'subject', 'time'])
+        .execute();
+      await db.schema.createIndex('level_samples_time').on('level_samples').column('time').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('level_samples').execute();
+      await db.schema.alterTable('event_rollups').dropColumn('tw_ms').execute();
+      await db.schema.alterTable('event_rollups').dropColumn('tw_sum').execute();
+    },
+  },
+  '0006_camera_snapshots': {
+    // The latest snapshot of each camera (the JPEG itself is a file, see SnapshotStore).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('camera_snapshots')
+        .addColumn('store_id', 'text', (c) => c.notNull())
+        .addColumn('camera_id', 'text', (c) => c.notNull())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('digest', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('width', 'integer', (c) => c.notNull())
+        .addColumn('height', 'integer', (c) => c.notNull())
+        .addColumn('captured_at', 'text', (c) => c.notNull())
+        .addColumn('received_at', 'text', (c) => c.notNull())
+        .addColumn('meta', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('camera_snapshots_pk', ['store_id', 'camera_id'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('camera_snapshots').execute();
+    },
+  },
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -19,6 +19,42 @@ export interface HubDatabase {
   enrolment_tokens: EnrolmentTokensTable;
   rollouts: RolloutsTable;
   rollout_nodes: RolloutNodesTable;
+  level_samples: LevelSamplesTable;
+  camera_snapshots: CameraSnapshotsTable;
+}
+
+/**
+ * The reports of levels (occupancy, queue length) per series, kept as long as raw events: a late
+ * report needs its neighbours to split the step segment it falls in (see `levelDeltas`).
+ */
+export interface LevelSamplesTable {
+  store_id: string;
+  metric: string;
+  camera_id: string;
+  subject: string;
+  /** Capture time, ISO UTC. */
+  time: string;
+  value: number;
+}
+
+/**
+ * The latest snapshot of each camera: the JPEG is a file under `<dataDir>/snapshots` named by its
+ * digest (see `SnapshotStore`), its overlay (boxes, zones, lines) is here.
+ */
+export interface CameraSnapshotsTable {
+  store_id: string;
+  camera_id: string;
+  node_id: string;
+  /** `sha256:<hex>` of the JPEG (its file name and ETag). */
+  digest: string;
+  size_bytes: ColumnType<number | string, number, number>;
+  width: number;
+  height: number;
+  /** Capture time of the frame, ISO UTC. */
+  captured_at: string;
+  received_at: string;
+  /** The overlay (`CameraSnapshotMeta` without the image), JSON text. */
+  meta: string;
 }
 
 /** Edges known to the hub (enrolled, or first seen through a health report). */
@@ -152,6 +188,9 @@ export interface EventRollupsTable {
   h9: ColumnType<number | string, number, number>;
   h10: ColumnType<number | string, number, number>;
   h11: ColumnType<number | string, number, number>;
+  /** Levels: Σ value × ms of the step function in the bucket, and the ms it covers (migration 0005). */
+  tw_sum: number;
+  tw_ms: number;
 }
 
 export interface ModelsTable {

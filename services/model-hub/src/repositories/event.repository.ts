@@ -1,6 +1,14 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { HubDatabase } from '../db/schema.ts';
-import { HISTOGRAM_BINS, type RollupRow, type RollupSize } from '../services/rollup.ts';
+import {
+  HISTOGRAM_BINS,
+  type LevelSample,
+  levelDeltas,
+  levelWindows,
+  mergeRows,
+  type RollupRow,
+  type RollupSize,
+} from '../services/rollup.ts';
 
 /** A validated event, ready to store. */
 export interface EventRecord {
@@ -22,8 +30,12 @@ export interface IngestBatch {
   backlog: number | null;
   receivedAt: string;
   events: EventRecord[];
-  /** The rollup rows the newly stored events add, given the store's time zone. */
+  /** The report rollup rows the newly stored events add, given the store's time zone. */
   deltas(inserted: EventRecord[], timezone: string): RollupRow[];
+  /** The level reports (occupancy, queue length) among the newly stored events. */
+  levels(inserted: EventRecord[]): LevelSample[];
+  /** How long a level report holds without a newer one (see `levelDeltas`). */
+  holdMs: number;
 }
 
 export interface StoredRollup {
@@ -35,14 +47,19 @@ export interface StoredRollup {
   sum: number;
   max: number;
   h: number[];
+  /** Levels' time weights (see `RollupRow`). */
+  wsum: number;
+  wms: number;
 }
 
 type HistColumn = `h${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11}`;
 const HIST_COLUMNS = Array.from({ length: HISTOGRAM_BINS }, (_, i) => `h${i}` as HistColumn);
-/** Rows per upsert statement: 18 parameters each, under SQLite's 32 766. */
+/** Rows per upsert statement: 20 parameters each, under SQLite's 32 766. */
 const UPSERT_CHUNK = 500;
 /** Events per insert statement: 8 parameters each. */
 const INSERT_CHUNK = 1000;
+/** Sample windows per select (5 parameters each), and samples per insert (6 each). */
+const WINDOW_CHUNK = 1000;
 
 /**
  * Store events and their rollups in the metadata database; the only place that writes SQL for
@@ -111,13 +128,9 @@ export class EventRepository {
       const inserted = batch.events.filter((e) => insertedIds.has(e.id));
       if (inserted.length === 0) return [];
 
-      const store = await trx
-        .selectFrom('stores')
-        .select('timezone')
-        .where('id', '=', batch.storeId)
-        .executeTakeFirstOrThrow();
-      await upsertRollups(trx, batch.deltas(inserted, store.timezone));
-      // ISO strings of one format compare as times.
+      // ISO strings of one format compare as times. Updating the store row first also takes its
+      // row lock (PostgreSQL) until commit: batches of one store place their level reports one
+      // after the other, each seeing the reports the one before stored.
       let newest = inserted[0]!.time;
       for (const e of inserted) if (e.time > newest) newest = e.time;
       await trx
@@ -127,6 +140,14 @@ export class EventRepository {
         })
         .where('id', '=', batch.storeId)
         .execute();
+      const store = await trx
+        .selectFrom('stores')
+        .select('timezone')
+        .where('id', '=', batch.storeId)
+        .executeTakeFirstOrThrow();
+      const reports = batch.deltas(inserted, store.timezone);
+      const levels = await placeLevels(trx, batch.levels(inserted), batch.holdMs, store.timezone);
+      await upsertRollups(trx, mergeRows(reports, levels));
       return inserted;
     });
   }
@@ -162,6 +183,8 @@ export class EventRepository {
       sum: Number(r.sum),
       max: Number(r.max),
       h: HIST_COLUMNS.map((c) => Number(r[c])),
+      wsum: Number(r.tw_sum),
+      wms: Number(r.tw_ms),
     }));
   }
 
@@ -186,6 +209,8 @@ export class EventRepository {
       sum: Number(r.sum),
       max: Number(r.max),
       h: HIST_COLUMNS.map((c) => Number(r[c])),
+      wsum: Number(r.tw_sum),
+      wms: Number(r.tw_ms),
     }));
   }
 
@@ -227,10 +252,13 @@ export class EventRepository {
   }
 
   /**
-   * Retention: raw events received before `rawBefore` and minute rollups older than
-   * `minutesBefore` go. Hour and day rollups stay (they are small).
+   * Retention: raw events received before `rawBefore`, and minute rollups and level reports older
+   * than `minutesBefore` go. Hour and day rollups stay (they are small).
    */
-  async prune(rawBefore: string, minutesBefore: string): Promise<{ events: number; minuteRollups: number }> {
+  async prune(
+    rawBefore: string,
+    minutesBefore: string,
+  ): Promise<{ events: number; minuteRollups: number; levelSamples: number }> {
     const ev = await this.db
       .deleteFrom('store_events')
       .where('received_at', '<', rawBefore)
@@ -240,7 +268,12 @@ export class EventRepository {
       .where('bucket', '=', '1m')
       .where('start', '<', minutesBefore)
       .executeTakeFirst();
-    return { events: Number(ev.numDeletedRows), minuteRollups: Number(ru.numDeletedRows) };
+    const ls = await this.db.deleteFrom('level_samples').where('time', '<', minutesBefore).executeTakeFirst();
+    return {
+      events: Number(ev.numDeletedRows),
+      minuteRollups: Number(ru.numDeletedRows),
+      levelSamples: Number(ls.numDeletedRows),
+    };
   }
 
   /**
@@ -257,6 +290,84 @@ export class EventRepository {
       await upsertRollups(trx, rows);
     });
   }
+}
+
+/**
+ * Stores new level reports and returns the time weights they change: reads the reports already
+ * stored near them (`levelWindows`), inserts the new ones (a report at a time its series already
+ * has is a repeat and changes nothing) and hands both to `levelDeltas`.
+ */
+async function placeLevels(
+  trx: Transaction<HubDatabase>,
+  samples: LevelSample[],
+  holdMs: number,
+  timezone: string,
+): Promise<RollupRow[]> {
+  if (samples.length === 0) return [];
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const windows = levelWindows(samples, holdMs);
+  const existing: LevelSample[] = [];
+  for (let i = 0; i < windows.length; i += WINDOW_CHUNK) {
+    const chunk = windows.slice(i, i + WINDOW_CHUNK);
+    const rows = await trx
+      .selectFrom('level_samples')
+      .select(['store_id', 'metric', 'camera_id', 'subject', 'time', 'value'])
+      .where((eb) =>
+        eb.or(
+          chunk.map((w) =>
+            eb.and([
+              eb('store_id', '=', w.series.storeId),
+              eb('metric', '=', w.series.metric),
+              eb('camera_id', '=', w.series.cameraId),
+              eb('subject', '=', w.series.subject),
+              eb('time', '>=', iso(w.from)),
+              eb('time', '<=', iso(w.to)),
+            ]),
+          ),
+        ),
+      )
+      .execute();
+    for (const r of rows)
+      existing.push({
+        storeId: r.store_id,
+        metric: r.metric as LevelSample['metric'],
+        cameraId: r.camera_id,
+        subject: r.subject,
+        t: Date.parse(r.time),
+        value: Number(r.value),
+      });
+  }
+  const unique = new Map<string, LevelSample>();
+  for (const s of samples) {
+    const key = `${s.storeId}\u0000${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000${s.t}`;
+    if (!unique.has(key)) unique.set(key, s);
+  }
+  const list = [...unique.values()];
+  const added: LevelSample[] = [];
+  for (let i = 0; i < list.length; i += WINDOW_CHUNK) {
+    const chunk = list.slice(i, i + WINDOW_CHUNK);
+    const rows = await trx
+      .insertInto('level_samples')
+      .values(
+        chunk.map((s) => ({
+          store_id: s.storeId,
+          metric: s.metric,
+          camera_id: s.cameraId,
+          subject: s.subject,
+          time: iso(s.t),
+          value: s.value,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['store_id', 'metric', 'camera_id', 'subject', 'time']).doNothing())
+      .returning(['metric', 'camera_id', 'subject', 'time'])
+      .execute();
+    const stored = new Set(
+      rows.map((r) => `${r.metric}\u0000${r.camera_id}\u0000${r.subject}\u0000${r.time}`),
+    );
+    for (const s of chunk)
+      if (stored.has(`${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000${iso(s.t)}`)) added.push(s);
+  }
+  return levelDeltas({ existing, added, holdMs, timezone: () => timezone });
 }
 
 /**
@@ -287,6 +398,8 @@ async function upsertRollups(trx: Transaction<HubDatabase>, rows: RollupRow[]): 
               n: r.n,
               sum: r.sum,
               max: r.max,
+              tw_sum: r.wsum,
+              tw_ms: r.wms,
             } as Record<string, string | number>;
             if (hist)
               HIST_COLUMNS.forEach((c, j) => {
@@ -301,6 +414,8 @@ async function upsertRollups(trx: Transaction<HubDatabase>, rows: RollupRow[]): 
               n: sql`event_rollups.n + excluded.n`,
               sum: sql`event_rollups.sum + excluded.sum`,
               max: sql`case when excluded.max > event_rollups.max then excluded.max else event_rollups.max end`,
+              tw_sum: sql`event_rollups.tw_sum + excluded.tw_sum`,
+              tw_ms: sql`event_rollups.tw_ms + excluded.tw_ms`,
             };
             if (hist)
               for (const c of HIST_COLUMNS)

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { HubError } from '../errors.ts';
 import type { HubMetrics } from '../metrics.ts';
 import type { EventRecord, EventRepository } from '../repositories/event.repository.ts';
-import { rollupDeltas } from './rollup.ts';
+import { DEFAULT_LEVEL_HOLD_MS, levelSamples, reportDeltas } from './rollup.ts';
 import { inScope } from './token.service.ts';
 
 /** What live views (SSE) hear after each batch. */
@@ -30,6 +30,8 @@ export interface EventIngestOptions {
   logger: Logger;
   /** Raw events and minute rollups are kept this long. */
   retentionMs: number;
+  /** How long an occupancy or queue-length report holds without a newer one. @defaultValue 5 min */
+  levelHoldMs?: number;
   now?: () => Date;
 }
 
@@ -121,10 +123,12 @@ export class EventIngestService {
       receivedAt: this.#now().toISOString(),
       events: records,
       deltas: (stored, timezone) =>
-        rollupDeltas(
+        reportDeltas(
           stored.map((r) => byId.get(r.id)!),
           () => timezone,
         ),
+      levels: (stored) => levelSamples(stored.map((r) => byId.get(r.id)!)),
+      holdMs: this.#o.levelHoldMs ?? DEFAULT_LEVEL_HOLD_MS,
     });
     duplicates += records.length - inserted.length;
     const { metrics } = this.#o;
@@ -160,11 +164,12 @@ export class EventIngestService {
     return () => this.#bus.off('ingest', fn);
   }
 
-  /** Deletes raw events and minute rollups past the retention. */
-  async prune(): Promise<{ events: number; minuteRollups: number }> {
+  /** Deletes raw events, minute rollups and level reports past the retention. */
+  async prune(): Promise<{ events: number; minuteRollups: number; levelSamples: number }> {
     const before = new Date(this.#now().getTime() - this.#o.retentionMs).toISOString();
     const res = await this.#o.repository.prune(before, before);
-    if (res.events > 0 || res.minuteRollups > 0) this.#log.info(res, 'pruned store events past retention');
+    if (res.events > 0 || res.minuteRollups > 0 || res.levelSamples > 0)
+      this.#log.info(res, 'pruned store events past retention');
     return res;
   }
 

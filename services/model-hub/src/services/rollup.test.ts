@@ -5,8 +5,12 @@ import {
   dwellBin,
   foldRows,
   histogramQuantile,
+  type LevelSample,
+  levelDeltas,
+  levelWindows,
   localDate,
   localDayStart,
+  type RollupRow,
   rollupDeltas,
 } from './rollup.ts';
 
@@ -115,18 +119,151 @@ describe('rollups from events', () => {
     ]);
   });
 
-  it('sums footfall, averages occupancy per zone and sums zones', () => {
+  it('sums footfall, time-weights occupancy per zone and sums zones', () => {
     expect(fold('footfall_in', '1h', '1h').points.map((p) => p.value)).toEqual([0, 2, 1]);
     expect(fold('footfall_in', '1h', '1h').total.value).toBe(3);
     const occ = fold('occupancy', '1h', '1h');
-    // shelf-1: (2 + 4 + 3) / 3 = 3, max 4; shelf-2: 1; the store: 3 + 1 = 4, max 4 + 1.
-    expect(occ.points[1]).toMatchObject({ value: 4, n: 4, max: 5 });
+    // Each report holds until the next one, at most 5 min. shelf-1: 2 for 30 s (01:00:00–01:00:30),
+    // 4 for 300 s (to 01:05:30, not to 01:10: the hold ends first), 3 for 300 s (01:10–01:15):
+    // (2·30 + 4·300 + 3·300) / 630 = 3.429 — the mean of the reports would say (2+4+3)/3 = 3.
+    // shelf-2: 1 (01:00–01:05). The store: 3.429 + 1, max 4 + 1; n counts the reports.
+    expect(occ.points[1]).toMatchObject({ value: 4.429, n: 4, max: 5 });
     expect(occ.points[0]).toMatchObject({ value: null, n: 0 });
-    expect(occ.byKey['shelf-1']![1]).toMatchObject({ value: 3, max: 4 });
+    expect(occ.byKey['shelf-1']![1]).toMatchObject({ value: 3.429, max: 4 });
+    expect(occ.byKey['shelf-2']![1]).toMatchObject({ value: 1, max: 1 });
     const occ5 = fold('occupancy', '1m', '5m');
-    // 01:00–01:05: shelf-1 (2 + 4) / 2 = 3 plus shelf-2 1; 01:10–01:15: shelf-1 alone, 3.
-    expect(occ5.points[12]).toMatchObject({ t: '2025-03-10T01:00:00.000Z', value: 4 });
-    expect(occ5.points[14]).toMatchObject({ t: '2025-03-10T01:10:00.000Z', value: 3 });
+    // 01:00–01:05: shelf-1 (2·30 + 4·270) / 300 = 3.8, shelf-2 1 → 4.8 (reports: (2+4)/2 + 1 = 4).
+    // 01:05–01:10: no report, but shelf-1's 4 holds until 01:05:30 → 4 (reports: empty).
+    // 01:10–01:15: shelf-1 alone, 3.
+    expect(occ5.points.slice(12, 15).map((p) => [p.t, p.value, p.n])).toEqual([
+      ['2025-03-10T01:00:00.000Z', 4.8, 3],
+      ['2025-03-10T01:05:00.000Z', 4, 0],
+      ['2025-03-10T01:10:00.000Z', 3, 1],
+    ]);
+    expect(occ5.points[15]).toMatchObject({ value: null, n: 0 });
+  });
+
+  it('splits a level across hour and store-local day boundaries', () => {
+    // 23:58 in Shanghai (15:58 UTC): 6 people, no report after. It holds 5 minutes: 2 in the old
+    // day and hour, 3 in the new ones.
+    const late = rollupDeltas([ev.occupancy('2025-03-10T15:58:00Z', 'fresh', 6)], () => 'Asia/Shanghai');
+    const w = (bucket: string) =>
+      late.filter((r) => r.bucket === bucket).map((r) => [r.start, r.wsum / 60_000, r.wms / 60_000, r.max]);
+    expect(w('1d')).toEqual([
+      ['2025-03-09T16:00:00.000Z', 12, 2, 6],
+      ['2025-03-10T16:00:00.000Z', 18, 3, 6],
+    ]);
+    expect(w('1h')).toEqual([
+      ['2025-03-10T15:00:00.000Z', 12, 2, 6],
+      ['2025-03-10T16:00:00.000Z', 18, 3, 6],
+    ]);
+    expect(w('1m').map(([start]) => start)).toEqual([
+      '2025-03-10T15:58:00.000Z',
+      '2025-03-10T15:59:00.000Z',
+      '2025-03-10T16:00:00.000Z',
+      '2025-03-10T16:01:00.000Z',
+      '2025-03-10T16:02:00.000Z',
+    ]);
+    // The report counts once (n) in the bucket it was made in; the new day has time but no report.
+    expect(late.filter((r) => r.bucket === '1d').map((r) => r.n)).toEqual([1, 0]);
+  });
+
+  it('places a late report between the ones around it (the earlier segment shrinks)', () => {
+    const tz = () => 'UTC';
+    const at = (s: string) => Date.parse(`2025-03-10T${s}Z`);
+    const sample = (t: string, value: number): LevelSample => ({
+      storeId: 's1',
+      cameraId: 'cam-a',
+      subject: 'checkout',
+      metric: 'queue_length',
+      t: at(t),
+      value,
+    });
+    const first = [sample('01:00:00', 2), sample('01:10:00', 3)];
+    const late = [sample('01:02:00', 5)];
+    const a = levelDeltas({ existing: [], added: first, holdMs: 300_000, timezone: tz });
+    const b = levelDeltas({ existing: first, added: late, holdMs: 300_000, timezone: tz });
+    const hour = (rows: RollupRow[]) => rows.find((r) => r.bucket === '1h')!;
+    // Before: 2 × 300 s + 3 × 300 s. The late 5 at 01:02 cuts 2's segment to 120 s (−2 × 180 s)
+    // and holds itself 300 s (to 01:07, before 01:10's report).
+    expect([hour(a).wsum / 1000, hour(a).wms / 1000]).toEqual([1500, 600]);
+    expect([hour(b).wsum / 1000, hour(b).wms / 1000]).toEqual([-360 + 1500, -180 + 300]);
+    // Together they are the step function of all three: (2·120 + 5·300 + 3·300) / 720 s.
+    const all = levelDeltas({ existing: [], added: [...first, ...late], holdMs: 300_000, timezone: tz });
+    expect(hour(a).wsum + hour(b).wsum).toBe(hour(all).wsum);
+    expect(hour(a).wms + hour(b).wms).toBe(hour(all).wms);
+    expect(hour(all).wsum / hour(all).wms).toBeCloseTo((2 * 120 + 5 * 300 + 3 * 300) / 720, 9);
+    // A report repeating a stored time changes nothing.
+    expect(
+      levelDeltas({ existing: first, added: [sample('01:10:00', 9)], holdMs: 300_000, timezone: tz }),
+    ).toEqual([]);
+  });
+
+  it('gives the same time weights whatever order and batches the reports arrive in', () => {
+    // A seeded generator: the same cases every run.
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const holdMs = 300_000;
+    const tz = () => 'Asia/Kolkata'; // a half-hour offset: day boundaries inside UTC hours
+    for (let round = 0; round < 20; round++) {
+      const samples: LevelSample[] = [];
+      for (let i = 0; i < 120; i++) {
+        const s: LevelSample = {
+          storeId: 's1',
+          cameraId: rand() < 0.5 ? 'cam-a' : 'cam-b',
+          subject: rand() < 0.5 ? 'z1' : 'z2',
+          metric: 'occupancy',
+          // Two hours around the store-local midnight (18:30 UTC), to the second.
+          t: Date.parse('2025-03-10T17:30:00Z') + Math.floor(rand() * 7200) * 1000,
+          value: Math.floor(rand() * 9),
+        };
+        // One report per series and time (a repeat is ignored, whichever arrives first wins).
+        if (!samples.some((x) => x.cameraId === s.cameraId && x.subject === s.subject && x.t === s.t))
+          samples.push(s);
+      }
+      const truth = levelDeltas({ existing: [], added: samples, holdMs, timezone: tz });
+      // Shuffled, cut into batches, each given only the stored reports of its windows.
+      const shuffled = [...samples].sort(() => rand() - 0.5);
+      const stored: LevelSample[] = [];
+      const sums = new Map<string, { wsum: number; wms: number }>();
+      for (let i = 0; i < shuffled.length; ) {
+        const size = 1 + Math.floor(rand() * 8);
+        const batch = shuffled.slice(i, i + size);
+        i += size;
+        const windows = levelWindows(batch, holdMs);
+        const existing = stored.filter((s) =>
+          windows.some(
+            (w) =>
+              w.series.cameraId === s.cameraId &&
+              w.series.subject === s.subject &&
+              s.t >= w.from &&
+              s.t <= w.to,
+          ),
+        );
+        for (const r of levelDeltas({ existing, added: batch, holdMs, timezone: tz })) {
+          const key = `${r.bucket}|${r.start}|${r.cameraId}|${r.subject}`;
+          const acc = sums.get(key) ?? { wsum: 0, wms: 0 };
+          acc.wsum += r.wsum;
+          acc.wms += r.wms;
+          sums.set(key, acc);
+        }
+        for (const s of batch)
+          if (!stored.some((x) => x.cameraId === s.cameraId && x.subject === s.subject && x.t === s.t))
+            stored.push(s);
+      }
+      const got = [...sums]
+        .filter(([, v]) => v.wms !== 0 || v.wsum !== 0)
+        .sort(([a], [b]) => a.localeCompare(b));
+      const want = truth
+        .map(
+          (r) => [`${r.bucket}|${r.start}|${r.cameraId}|${r.subject}`, { wsum: r.wsum, wms: r.wms }] as const,
+        )
+        .sort(([a], [b]) => a.localeCompare(b));
+      expect(got, `round ${round}`).toEqual(want);
+    }
   });
 
   it('gives dwell count, mean, p50, p90', () => {

@@ -19,8 +19,18 @@ import type { AnalyticsEvent, MetricBucket, MetricPoint, StoreMetric } from '@st
  * | queue                       | queue_length               | zone    | 1 | length          | length |
  * | queue with a wait estimate  | queue_wait (seconds)       | zone    | 1 | wait            | wait   |
  * | alert raised                | alerts                     | zone    | 1 | 1               | 1      |
- * Occupancy and queue length are sample means of the reports (one per change and one per
- * interval, 60 s and 30 s by default), not time-weighted means.
+ *
+ * Occupancy and queue length are levels, reported on each change and at an interval (60 s and
+ * 30 s by default), so a mean of the reports over-weights busy moments (many changes) and leaves
+ * a bucket without a report empty although the level held through it. Their mean is the
+ * time-weighted mean of the step function instead: each report's value holds from its time until
+ * the next report of the same camera and zone, but at most `holdMs` (a camera that stopped
+ * reporting does not hold its last count forever). Each row adds `wsum` (value × ms) and `wms`
+ * (ms covered) for the part of every step segment inside its bucket, so a segment crossing a
+ * bucket boundary is split at it. A late report splits the segment it falls in: the rows get the
+ * difference (the earlier report's segment shortened, negative; the new one, positive), which
+ * the same additive upsert folds in — see `levelDeltas`. `n` and `sum` still count the reports,
+ * and `max` is the largest level seen in the bucket (a late report never lowers it).
  */
 
 /** Upper bounds (seconds) of the dwell histogram bins `h0`…`h10`; `h11` is everything above. */
@@ -43,6 +53,24 @@ export interface RollupRow {
   max: number;
   /** HISTOGRAM_BINS counts (all zero except for dwell). */
   h: number[];
+  /** Levels (occupancy, queue length): Σ value × ms of the step function inside the bucket. */
+  wsum: number;
+  /** Levels: ms of the bucket the step function covers (the time-weighted mean is wsum / wms). */
+  wms: number;
+}
+
+/** How long a level report holds without a newer one. @defaultValue 5 min (5× the occupancy interval) */
+export const DEFAULT_LEVEL_HOLD_MS = 300_000;
+
+/** One report of a level (occupancy or queue length): a point of the step function of one series. */
+export interface LevelSample {
+  storeId: string;
+  cameraId: string;
+  subject: string;
+  metric: 'occupancy' | 'queue_length';
+  /** Capture time, epoch ms. */
+  t: number;
+  value: number;
 }
 
 const MINUTE = 60_000;
@@ -184,12 +212,62 @@ export function observations(e: AnalyticsEvent): Observation[] {
   }
 }
 
+/** Rollup rows being summed, keyed by their primary key. */
+export class RowSet {
+  readonly rows = new Map<string, RollupRow>();
+
+  /** The row's key: series first (so a segment's rows share a prefix), then bucket size and start. */
+  static key(k: Pick<RollupRow, 'storeId' | 'metric' | 'bucket' | 'start' | 'cameraId' | 'subject'>): string {
+    return `${k.storeId}\u0000${k.metric}\u0000${k.cameraId}\u0000${k.subject}\u0000${k.bucket}\u0000${k.start}`;
+  }
+
+  get(
+    k: Pick<RollupRow, 'storeId' | 'metric' | 'bucket' | 'start' | 'cameraId' | 'subject'>,
+    key = RowSet.key(k),
+  ): RollupRow {
+    let r = this.rows.get(key);
+    if (!r) {
+      r = {
+        storeId: k.storeId,
+        metric: k.metric,
+        bucket: k.bucket,
+        start: k.start,
+        cameraId: k.cameraId,
+        subject: k.subject,
+        n: 0,
+        sum: 0,
+        max: Number.NEGATIVE_INFINITY,
+        h: new Array(HISTOGRAM_BINS).fill(0),
+        wsum: 0,
+        wms: 0,
+      };
+      this.rows.set(key, r);
+    }
+    return r;
+  }
+
+  /**
+   * In a stable order: concurrent upserts on PostgreSQL then lock rows in the same order (no
+   * deadlock). A row that only lost time (a late report shortened a segment) has no max of its
+   * own: 0 never raises a stored one (levels are never negative).
+   */
+  sorted(): RollupRow[] {
+    return [...this.rows.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, r]) => (Number.isFinite(r.max) ? r : { ...r, max: 0 }));
+  }
+}
+
 /**
- * The rollup rows a set of events adds, merged per row key (an upsert statement may not touch one
- * row twice). `timezone` gives each store's day boundary.
+ * The report rollups (n, sum, max, dwell histogram) a set of events adds, merged per row key (an
+ * upsert statement may not touch one row twice). `timezone` gives each store's day boundary.
+ * Levels' time weights come from `levelDeltas`.
  */
-export function rollupDeltas(events: AnalyticsEvent[], timezone: (storeId: string) => string): RollupRow[] {
-  const rows = new Map<string, RollupRow>();
+export function reportDeltas(
+  events: AnalyticsEvent[],
+  timezone: (storeId: string) => string,
+  into = new RowSet(),
+): RollupRow[] {
   for (const e of events) {
     const obs = observations(e);
     if (obs.length === 0) continue;
@@ -198,23 +276,14 @@ export function rollupDeltas(events: AnalyticsEvent[], timezone: (storeId: strin
     for (const size of ROLLUP_SIZES) {
       const start = new Date(bucketStart(ms, size, tz)).toISOString();
       for (const o of obs) {
-        const key = `${e.storeId}\u0000${o.metric}\u0000${size}\u0000${start}\u0000${e.cameraId}\u0000${o.subject}`;
-        let r = rows.get(key);
-        if (!r) {
-          r = {
-            storeId: e.storeId,
-            cameraId: e.cameraId,
-            subject: o.subject,
-            metric: o.metric,
-            bucket: size,
-            start,
-            n: 0,
-            sum: 0,
-            max: o.value,
-            h: new Array(HISTOGRAM_BINS).fill(0),
-          };
-          rows.set(key, r);
-        }
+        const r = into.get({
+          storeId: e.storeId,
+          metric: o.metric,
+          bucket: size,
+          start,
+          cameraId: e.cameraId,
+          subject: o.subject,
+        });
         r.n += 1;
         r.sum += o.value;
         if (o.value > r.max) r.max = o.value;
@@ -222,8 +291,165 @@ export function rollupDeltas(events: AnalyticsEvent[], timezone: (storeId: strin
       }
     }
   }
-  // A stable order: concurrent upserts on PostgreSQL then lock rows in the same order (no deadlock).
-  return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+  return into.sorted();
+}
+
+/** The level reports among `events`: the points of the occupancy and queue-length step functions. */
+export function levelSamples(events: AnalyticsEvent[]): LevelSample[] {
+  const out: LevelSample[] = [];
+  for (const e of events) {
+    if (e.type !== 'occupancy' && e.type !== 'queue') continue;
+    out.push({
+      storeId: e.storeId,
+      cameraId: e.cameraId,
+      subject: e.zone,
+      metric: e.type === 'occupancy' ? 'occupancy' : 'queue_length',
+      t: Date.parse(e.time),
+      value: e.type === 'occupancy' ? e.count : e.length,
+    });
+  }
+  return out;
+}
+
+/** The series (step function) a sample belongs to. */
+export const seriesKey = (s: Pick<LevelSample, 'storeId' | 'metric' | 'cameraId' | 'subject'>) =>
+  `${s.storeId}\u0000${s.metric}\u0000${s.cameraId}\u0000${s.subject}`;
+
+/**
+ * The stored samples `levelDeltas` needs to see for `added`: per series, every sample within
+ * `holdMs` of an added one (ranges that overlap are merged). A segment depends only on its own
+ * report and the next one within `holdMs`, so a report can only shorten the segment of a report
+ * at most `holdMs` before it, whose next report is at most `holdMs` after that one.
+ */
+export function levelWindows(
+  added: readonly LevelSample[],
+  holdMs: number,
+): Array<{ series: LevelSample; from: number; to: number }> {
+  const bySeries = new Map<string, LevelSample[]>();
+  for (const s of added) getOrSet(bySeries, seriesKey(s), () => []).push(s);
+  const out: Array<{ series: LevelSample; from: number; to: number }> = [];
+  for (const list of bySeries.values()) {
+    const times = list.map((s) => s.t).sort((a, b) => a - b);
+    let from = times[0]! - holdMs;
+    let to = times[0]! + holdMs;
+    for (const t of times.slice(1)) {
+      if (t - holdMs <= to) to = t + holdMs;
+      else {
+        out.push({ series: list[0]!, from, to });
+        from = t - holdMs;
+        to = t + holdMs;
+      }
+    }
+    out.push({ series: list[0]!, from, to });
+  }
+  return out;
+}
+
+/**
+ * The time weights (`wsum`, `wms`, and `max`) that adding the reports `added` to the step
+ * functions changes, given the reports already stored near them (`existing`: at least those of
+ * `levelWindows(added)`, more is harmless). Each report holds until the next report of its series
+ * but at most `holdMs`; a segment is split at bucket boundaries. A report at a time its series
+ * already has is ignored (the first one stored wins), as is a repeat within `added`.
+ *
+ * Applying the deltas of batches one after another, in any order, gives the rows of all reports
+ * at once (`rollup.test.ts` checks this against random late arrivals).
+ */
+export function levelDeltas(opts: {
+  existing: readonly LevelSample[];
+  added: readonly LevelSample[];
+  holdMs: number;
+  timezone: (storeId: string) => string;
+  into?: RowSet;
+}): RollupRow[] {
+  const { holdMs } = opts;
+  const rows = opts.into ?? new RowSet();
+  const old = new Map<string, Map<number, LevelSample>>();
+  for (const s of opts.existing) getOrSet(old, seriesKey(s), () => new Map()).set(s.t, s);
+  const fresh = new Map<string, Map<number, LevelSample>>();
+  for (const s of opts.added) {
+    const key = seriesKey(s);
+    if (old.get(key)?.has(s.t)) continue;
+    const m = getOrSet(fresh, key, () => new Map());
+    if (!m.has(s.t)) m.set(s.t, s);
+  }
+  for (const [key, added] of fresh) {
+    const before = [...(old.get(key)?.values() ?? [])].sort((a, b) => a.t - b.t);
+    const after = [...before, ...added.values()].sort((a, b) => a.t - b.t);
+    const tz = opts.timezone(after[0]!.storeId);
+    const endsBefore = new Map<number, number>();
+    before.forEach((s, i) => {
+      endsBefore.set(s.t, Math.min(before[i + 1]?.t ?? Number.POSITIVE_INFINITY, s.t + holdMs));
+    });
+    after.forEach((s, i) => {
+      const end = Math.min(after[i + 1]?.t ?? Number.POSITIVE_INFINITY, s.t + holdMs);
+      const was = endsBefore.get(s.t);
+      if (was === undefined) addSegment(rows, s, s.t, end, 1, tz);
+      else if (end !== was) addSegment(rows, s, end, was, -1, tz); // shortened by a new report
+    });
+  }
+  return rows.sorted();
+}
+
+/** Adds (sign 1) or removes (sign -1) the level `s.value` over [from, to) to every bucket size. */
+function addSegment(rows: RowSet, s: LevelSample, from: number, to: number, sign: 1 | -1, tz: string) {
+  if (!(to > from)) return;
+  // Every row of a segment is of one series: build its part of the key once.
+  const prefix = `${s.storeId}\u0000${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000`;
+  for (const size of ROLLUP_SIZES) {
+    let start = bucketStart(from, size, tz);
+    while (start < to) {
+      const next = size === '1d' ? localDayStart(start + 25 * HOUR, tz) : start + stepMs(size);
+      const ms = Math.min(to, next) - Math.max(from, start);
+      const iso = new Date(start).toISOString();
+      const r = rows.get(
+        {
+          storeId: s.storeId,
+          metric: s.metric,
+          bucket: size,
+          start: iso,
+          cameraId: s.cameraId,
+          subject: s.subject,
+        },
+        `${prefix}${size}\u0000${iso}`,
+      );
+      r.wsum += sign * s.value * ms;
+      r.wms += sign * ms;
+      if (sign > 0 && s.value > r.max) r.max = s.value;
+      start = next;
+    }
+  }
+}
+
+/** Rows of several lists summed per key (one upsert statement may not touch a row twice). */
+export function mergeRows(...lists: RollupRow[][]): RollupRow[] {
+  const rows = new RowSet();
+  for (const list of lists)
+    for (const r of list) {
+      const m = rows.get(r);
+      m.n += r.n;
+      m.sum += r.sum;
+      if (r.max > m.max) m.max = r.max;
+      for (let i = 0; i < HISTOGRAM_BINS; i++) m.h[i]! += r.h[i] ?? 0;
+      m.wsum += r.wsum;
+      m.wms += r.wms;
+    }
+  return rows.sorted();
+}
+
+/**
+ * Every rollup row of a set of events, from nothing: reports and time weights of all their
+ * levels (a level's step function then sees only these events). The hub's incremental ingest must
+ * arrive at the same rows; tests use this as the ground truth.
+ */
+export function rollupDeltas(
+  events: AnalyticsEvent[],
+  timezone: (storeId: string) => string,
+  holdMs = DEFAULT_LEVEL_HOLD_MS,
+): RollupRow[] {
+  const rows = new RowSet();
+  reportDeltas(events, timezone, rows);
+  return levelDeltas({ existing: [], added: levelSamples(events), holdMs, timezone, into: rows });
 }
 
 // Percentiles ---------------------------------------------------------------------------------------
@@ -257,6 +483,8 @@ interface Acc {
   sum: number;
   max: number;
   h: number[];
+  wsum: number;
+  wms: number;
 }
 
 const emptyAcc = (): Acc => ({
@@ -264,13 +492,20 @@ const emptyAcc = (): Acc => ({
   sum: 0,
   max: Number.NEGATIVE_INFINITY,
   h: new Array(HISTOGRAM_BINS).fill(0),
+  wsum: 0,
+  wms: 0,
 });
 
-function addAcc(a: Acc, r: { n: number; sum: number; max: number; h: readonly number[] }): void {
+function addAcc(
+  a: Acc,
+  r: { n: number; sum: number; max: number; h: readonly number[]; wsum?: number; wms?: number },
+): void {
   a.n += r.n;
   a.sum += r.sum;
   if (r.max > a.max) a.max = r.max;
   for (let i = 0; i < HISTOGRAM_BINS; i++) a.h[i]! += r.h[i] ?? 0;
+  a.wsum += r.wsum ?? 0;
+  a.wms += r.wms ?? 0;
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
@@ -278,8 +513,10 @@ const round = (v: number) => Math.round(v * 1000) / 1000;
 /**
  * One point from the accumulators of the series (camera × subject) that fall in a bucket:
  * - count metrics: the sum of counts;
- * - level metrics (occupancy, queue length): the sum over series of each series' mean, so the
- *   store's occupancy is the people in all its zones; `max` sums the series' maxima (an upper bound);
+ * - level metrics (occupancy, queue length): the sum over series of each series' time-weighted
+ *   mean over the time its step function covers, so the store's occupancy is the people in all
+ *   its zones; `max` sums the series' maxima (an upper bound); `n` counts reports. Rows written
+ *   before time weights existed (`wms` 0) fall back to the mean of their reports;
  * - mean metrics (dwell, queue wait): observation-weighted mean, overall max, p50/p90 (dwell).
  */
 function toPoint(t: string, metric: StoreMetric, accs: Iterable<Acc>): MetricPoint {
@@ -296,13 +533,17 @@ function toPoint(t: string, metric: StoreMetric, accs: Iterable<Acc>): MetricPoi
   if (kind === 'level') {
     let value = 0;
     let max = 0;
+    let covered = false;
     for (const a of accs) {
-      if (a.n === 0) continue;
+      // A millisecond of rounding slack: shortened segments subtract exactly, but be safe.
+      const mean = a.wms > 0.5 ? a.wsum / a.wms : a.n > 0 ? a.sum / a.n : undefined;
+      if (mean === undefined) continue;
+      covered = true;
       n += a.n;
-      value += a.sum / a.n;
-      max += a.max;
+      value += mean;
+      max += Number.isFinite(a.max) ? a.max : 0;
     }
-    return n === 0 ? { t, value: null, n: 0, max: null } : { t, value: round(value), n, max: round(max) };
+    return covered ? { t, value: round(value), n, max: round(max) } : { t, value: null, n: 0, max: null };
   }
   const all = emptyAcc();
   for (const a of accs) addAcc(all, a);
@@ -321,7 +562,10 @@ export interface FoldInput {
   /** Output bucket starts (ms, ascending) and the end of the last one. */
   starts: number[];
   end: number;
-  rows: Iterable<Pick<RollupRow, 'cameraId' | 'subject' | 'start' | 'n' | 'sum' | 'max' | 'h'>>;
+  rows: Iterable<
+    Pick<RollupRow, 'cameraId' | 'subject' | 'start' | 'n' | 'sum' | 'max' | 'h'> &
+      Partial<Pick<RollupRow, 'wsum' | 'wms'>>
+  >;
 }
 
 export interface Folded {

@@ -165,6 +165,8 @@ export class StoreMetricsService {
       d.n += r.n;
       d.sum += r.sum;
       d.max = Math.max(d.max, r.max);
+      d.wsum += r.wsum;
+      d.wms += r.wms;
       r.h.forEach((c, i) => {
         d.h[i]! += c;
       });
