@@ -67,6 +67,8 @@ export const edgeConfigSchema = z.object({
   frameTtlMs: int(1000).default(60_000),
   /** Approximate cap on the outbox stream (`XADD MAXLEN ~`). @defaultValue 10 000 */
   outboxMaxLen: int(1).default(10_000),
+  /** Bytes of ingested frames held in memory for this process's own claims (0 = always read Redis). */
+  localFrameBytes: int(0).default(64 * 1024 * 1024),
   /** The store this node belongs to (on every analytics event). @defaultValue 'store-1' */
   storeId: z
     .string()
@@ -221,6 +223,7 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_FRAME_ATTEMPTS: 'frameAttempts',
   EDGE_FRAME_TTL_MS: 'frameTtlMs',
   EDGE_OUTBOX_MAX_LEN: 'outboxMaxLen',
+  EDGE_LOCAL_FRAME_BYTES: 'localFrameBytes',
   EDGE_MAX_QUEUED_REQUESTS_PER_THREAD: 'maxQueuedRequestsPerThread',
   EDGE_STORE_ID: 'storeId',
   EDGE_TIMEZONE: 'timezone',

@@ -24,6 +24,7 @@ import {
   defineFrameScripts,
   FrameRepository,
   type FrameRepositoryOptions,
+  LocalFrameBytes,
 } from './repositories/frame.repository.ts';
 import { AnalyticsService } from './services/analytics.service.ts';
 import { AnalyticsProcessor } from './services/analytics-processor.ts';
@@ -143,6 +144,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     fateTtlMs: inFlightTtlMs + 60_000,
     outboxMaxLen: config.outboxMaxLen,
     snapshotTtlMs: Math.max(2 * config.snapshotIntervalMs, 30_000),
+    ...(config.localFrameBytes > 0 ? { local: new LocalFrameBytes(config.localFrameBytes) } : {}),
   };
   const repository = new FrameRepository(requestRedis, repoOptions);
   const workerRepository = new FrameRepository(workerRedis, repoOptions);

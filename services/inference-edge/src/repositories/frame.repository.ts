@@ -47,23 +47,31 @@ return false
 
 /**
  * A worker takes a frame. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 fate key.
- * ARGV: 1 frameId, 2 keep-alive of the bytes while in flight (ms), 3 fate TTL ms.
+ * ARGV: 1 frameId, 2 keep-alive of the bytes while in flight (ms), 3 fate TTL ms, 4 '1' when the
+ * caller already holds the bytes (this process ingested the frame: see `LocalFrameBytes`).
  * Returns {'settled', fate} when the frame already ended (dropped, or processed by an earlier
  * attempt); {'expired'} when its bytes timed out before any worker took it (counted as failed);
- * else {'claimed', bytes}. The bytes stay until the result is written, so a retry after a crash
- * or a watchdog kill finds them again.
+ * else {'claimed', bytes}, or {'claimed'} without the bytes when the caller holds them. The bytes
+ * stay until the result is written, so a retry after a crash or a watchdog kill finds them again.
  */
 const CLAIM = `
 local fate = redis.call('GET', KEYS[4])
 if fate then return {'settled', fate} end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-local bytes = redis.call('GET', KEYS[1])
+local held = ARGV[4] == '1'
+local bytes = false
+if held then
+  bytes = redis.call('EXISTS', KEYS[1]) == 1
+else
+  bytes = redis.call('GET', KEYS[1])
+end
 if not bytes then
   redis.call('SET', KEYS[4], 'expired', 'PX', ARGV[3])
   redis.call('HINCRBY', KEYS[3], 'failed', 1)
   return {'expired'}
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if held then return {'claimed'} end
 return {'claimed', bytes}
 `;
 
@@ -147,8 +155,58 @@ export type ClaimResult =
   | { kind: 'settled'; fate: string }
   | { kind: 'expired' };
 
+/**
+ * The bytes of frames this process ingested, kept in memory until the frame ends, so the worker
+ * that claims one in the same process does not read it back from Redis (nor allocate and collect
+ * another copy). Redis still holds every frame: a retry on another process, or after a restart,
+ * reads it there. Bounded in bytes: past the bound the oldest entries go, and their claims read
+ * Redis as before. One instance is shared by a process's repositories (ingest and worker).
+ */
+export class LocalFrameBytes {
+  readonly maxBytes: number;
+  readonly #map = new Map<string, Buffer>();
+  #bytes = 0;
+
+  constructor(maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  set(frameId: string, bytes: Buffer): void {
+    this.delete(frameId);
+    if (bytes.length > this.maxBytes) return;
+    this.#map.set(frameId, bytes);
+    this.#bytes += bytes.length;
+    for (const [id, b] of this.#map) {
+      if (this.#bytes <= this.maxBytes) break;
+      this.#map.delete(id);
+      this.#bytes -= b.length;
+    }
+  }
+
+  get(frameId: string): Buffer | undefined {
+    return this.#map.get(frameId);
+  }
+
+  delete(frameId: string): void {
+    const b = this.#map.get(frameId);
+    if (!b) return;
+    this.#map.delete(frameId);
+    this.#bytes -= b.length;
+  }
+}
+
 export interface FrameRepositoryOptions {
   prefix: string;
+  /** Frames ingested by this process, held for its own claims (see `LocalFrameBytes`). */
+  local?: LocalFrameBytes | undefined;
   frameTtlMs: number;
   /** How long a taken frame's bytes may wait for a retry. */
   inFlightTtlMs: number;
@@ -196,7 +254,7 @@ export class FrameRepository {
 
   /** Stores a frame and makes it the camera's pending one; returns the id of a frame it dropped. */
   async ingest(frameId: string, cameraId: string, bytes: Buffer): Promise<string | null> {
-    return this.#redis.svIngest(
+    const dropped = await this.#redis.svIngest(
       this.#k('frame', frameId),
       this.#k('cam', cameraId, 'pending'),
       this.#k('cam', cameraId, 'stats'),
@@ -207,9 +265,13 @@ export class FrameRepository {
       this.#k('fate', ''),
       this.#o.fateTtlMs,
     );
+    if (dropped) this.#o.local?.delete(dropped);
+    this.#o.local?.set(frameId, bytes);
+    return dropped;
   }
 
   async claim(frameId: string, cameraId: string): Promise<ClaimResult> {
+    const held = this.#o.local?.get(frameId);
     const r = await this.#redis.svClaimBuffer(
       this.#k('frame', frameId),
       this.#k('cam', cameraId, 'pending'),
@@ -218,9 +280,11 @@ export class FrameRepository {
       frameId,
       this.#o.inFlightTtlMs,
       this.#o.fateTtlMs,
+      held ? '1' : '0',
     );
     const kind = r[0]?.toString();
-    if (kind === 'claimed') return { kind, bytes: r[1]! };
+    if (kind === 'claimed') return { kind, bytes: r[1] ?? held! };
+    this.#o.local?.delete(frameId);
     if (kind === 'settled') return { kind, fate: r[1]?.toString() ?? '' };
     return { kind: 'expired' };
   }
@@ -243,6 +307,7 @@ export class FrameRepository {
       result.cameraId,
       this.#o.snapshotTtlMs ?? 60_000,
     );
+    this.#o.local?.delete(result.frameId);
     return n === 1;
   }
 
@@ -283,6 +348,7 @@ export class FrameRepository {
       frameId,
       cameraId,
     );
+    this.#o.local?.delete(frameId);
     return n === 1;
   }
 

@@ -1,0 +1,92 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis, type TestRedis } from '../testing/redis-server.ts';
+import { defineFrameScripts, FrameRepository, LocalFrameBytes } from './frame.repository.ts';
+
+/**
+ * Frames held in memory by the process that ingested them (real Redis): that process's claim
+ * takes its own copy and Redis sends no bytes back; any other process (or this one after an
+ * eviction) reads them from Redis as before; the fate rules are the same either way.
+ */
+let redis: TestRedis;
+let conn: Redis;
+beforeAll(async () => {
+  redis = await startTestRedis();
+  conn = new Redis(redis.url);
+  defineFrameScripts(conn);
+});
+afterAll(async () => {
+  conn?.disconnect();
+  await redis?.dispose();
+});
+
+const options = { frameTtlMs: 60_000, inFlightTtlMs: 120_000, fateTtlMs: 180_000, outboxMaxLen: 100 };
+const frame = (n: number, size = 1000) => Buffer.alloc(size, n);
+
+describe('LocalFrameBytes', () => {
+  it('keeps at most maxBytes, dropping the oldest first, and counts what it holds', () => {
+    const local = new LocalFrameBytes(2500);
+    local.set('a', frame(1));
+    local.set('b', frame(2));
+    expect([local.size, local.bytes]).toEqual([2, 2000]);
+    local.set('c', frame(3));
+    expect([local.get('a'), local.size, local.bytes]).toEqual([undefined, 2, 2000]);
+    local.set('big', frame(4, 3000));
+    expect([local.get('big'), local.size]).toEqual([undefined, 2]);
+    local.delete('b');
+    local.delete('b');
+    expect([local.size, local.bytes]).toEqual([1, 1000]);
+  });
+});
+
+describe('claims with frames held in memory', () => {
+  it('hands this process its own bytes, and another process the bytes from Redis', async () => {
+    const local = new LocalFrameBytes(1 << 20);
+    const here = new FrameRepository(conn, { prefix: 'lf1', ...options, local });
+    const elsewhere = new FrameRepository(conn, { prefix: 'lf1', ...options });
+    const a = frame(7);
+    expect(await here.ingest('f1', 'cam', a)).toBeNull();
+    const mine = await here.claim('f1', 'cam');
+    expect(mine.kind === 'claimed' && mine.bytes).toBe(a); // the very buffer, not a copy from Redis
+
+    const b = frame(8);
+    await here.ingest('f2', 'cam2', b);
+    const theirs = await elsewhere.claim('f2', 'cam2');
+    expect(theirs.kind === 'claimed' && theirs.bytes !== b && theirs.bytes.equals(b)).toBe(true);
+
+    // Completing ends the frame in memory and in Redis.
+    await here.complete({
+      frameId: 'f1',
+      cameraId: 'cam',
+      nodeId: 'n',
+      captureTime: 1,
+      processedAt: 2,
+      width: 1,
+      height: 1,
+      decodeMs: 0,
+      models: {},
+    });
+    expect([local.get('f1'), await here.frameExists('f1')]).toEqual([undefined, false]);
+    expect(await here.claim('f1', 'cam')).toEqual({ kind: 'settled', fate: 'processed' });
+  });
+
+  it('forgets a superseded frame, reads Redis after an eviction, and still expires a lost frame', async () => {
+    const local = new LocalFrameBytes(1500);
+    const repo = new FrameRepository(conn, { prefix: 'lf2', ...options, local });
+    await repo.ingest('g1', 'cam', frame(1));
+    expect(await repo.ingest('g2', 'cam', frame(2))).toBe('g1');
+    expect(local.get('g1')).toBeUndefined();
+    expect(await repo.claim('g1', 'cam')).toEqual({ kind: 'settled', fate: 'dropped' });
+
+    await repo.ingest('h1', 'other', frame(3)); // evicts g2 (1500 bytes at most)
+    expect(local.get('g2')).toBeUndefined();
+    const g2 = await repo.claim('g2', 'cam');
+    expect(g2.kind === 'claimed' && g2.bytes.equals(frame(2))).toBe(true);
+
+    // Bytes gone from Redis (TTL): the claim says expired even though memory still holds them.
+    await conn.del('lf2:frame:h1');
+    expect(await repo.claim('h1', 'other')).toEqual({ kind: 'expired' });
+    expect(local.get('h1')).toBeUndefined();
+    expect((await repo.stats('other')).failed).toBe(1);
+  });
+});
