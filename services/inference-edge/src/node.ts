@@ -358,8 +358,28 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
   });
   ready.catch((err) => logger.error({ err }, 'models failed to load'));
   const modelAgent = prepared.createAgent(pool, {
-    onSwap: (model, outcome) => metrics.modelSwaps.inc({ model, outcome }),
+    onSwap: (model, outcome) => {
+      metrics.modelSwaps.inc({ model, outcome });
+      if (outcome === 'switched') void remeasure(model);
+    },
   });
+  /** After a model change, the new version's throughput replaces the old one's in the plan. */
+  const remeasure = async (model: string) => {
+    if (!agent || !agentStarted || config.throughputProbeMs <= 0) return;
+    try {
+      await agentStarted;
+      const throughput = await measureThroughput({
+        inference: inferenceService,
+        models: [model],
+        concurrency: threads.inferenceThreads,
+        durationMs: config.throughputProbeMs,
+      });
+      logger.info({ model, throughput }, 'throughput re-measured after a model change');
+      await agent.updateThroughput(throughput);
+    } catch (err) {
+      logger.warn({ err, model }, 'could not re-measure throughput after a model change');
+    }
+  };
   ready.then(() => modelAgent?.start()).catch(() => {});
 
   let agentStarted: Promise<void> | undefined;

@@ -96,6 +96,19 @@ export class OrchestratorAgent {
     this.#polling = this.#poll();
   }
 
+  /**
+   * Replaces the measured throughput of the given models (the node re-measures after a model
+   * change) and reports it at once, so the orchestrator re-plans with the new version's figure.
+   */
+  async updateThroughput(throughput: NodeCapabilities['throughput']): Promise<boolean> {
+    if (!this.#capabilities) return false;
+    this.#capabilities = {
+      ...this.#capabilities,
+      throughput: { ...this.#capabilities.throughput, ...throughput },
+    };
+    return this.heartbeat();
+  }
+
   /** One `PUT /v1/nodes/{nodeId}`; false when the orchestrator did not take it. */
   async heartbeat(): Promise<boolean> {
     if (!this.#capabilities) return false;
