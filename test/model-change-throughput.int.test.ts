@@ -90,8 +90,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await edge?.close();
   await orch?.close();
+  await edge?.close();
   await hub?.dispose();
   await redis?.dispose();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
