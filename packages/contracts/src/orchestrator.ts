@@ -179,6 +179,12 @@ export const modelRequirementsSchema = z
     cpuFpsPerCore: z.number().positive().default(4),
     /** Calibrated estimate on a GPU node (whole node). @defaultValue 60 */
     gpuFps: z.number().positive().default(60),
+    /**
+     * Who set these: `api` (an operator, `PUT /v1/models/{model}/requirements`) or `hub` (derived
+     * from the published manifest by the orchestrator's hub sync, which follows the hub and never
+     * overwrites `api`). @defaultValue 'api'
+     */
+    source: z.enum(['api', 'hub']).default('api'),
   })
   .strict();
 export type ModelRequirements = z.infer<typeof modelRequirementsSchema>;
@@ -274,3 +280,27 @@ export type NodeAssignment = z.infer<typeof nodeAssignmentSchema>;
  * id). The owner never forwards such a frame again: a plan in flux cannot bounce frames around.
  */
 export const FRAME_FORWARDED_BY_HEADER = 'x-storevision-forwarded-by';
+
+/** Runtime memory of one loaded copy per byte of weights (arena, activations), a calibrated estimate. */
+const MEMORY_PER_WEIGHT_BYTE = 4;
+const MEMORY_BASE_BYTES = 64 * 1024 * 1024;
+const GPU_EPS = new Set(['cuda', 'tensorrt']);
+
+/**
+ * What a published model needs of a node, derived from its manifest (the orchestrator's
+ * `--hub-url` sync): the execution providers of its variants; GPU preference when a CUDA or
+ * TensorRT variant was published (the data scientist built one for GPU boxes); memory estimated
+ * from the largest variant's weights (×4, plus 64 MiB of runtime). Throughput is not guessed here:
+ * the edges measure it per model.
+ */
+export function requirementsFromManifest(manifest: {
+  variants: Array<{ executionProviders: string[]; sizeBytes?: number | undefined }>;
+}): ModelRequirementsInput {
+  const eps = [...new Set(manifest.variants.flatMap((v) => v.executionProviders))].sort();
+  const weights = Math.max(0, ...manifest.variants.map((v) => v.sizeBytes ?? 0));
+  return {
+    executionProviders: eps as ModelRequirementsInput['executionProviders'],
+    preferGpu: eps.some((ep) => GPU_EPS.has(ep)),
+    ...(weights > 0 ? { memoryBytes: MEMORY_BASE_BYTES + MEMORY_PER_WEIGHT_BYTE * weights } : {}),
+  };
+}

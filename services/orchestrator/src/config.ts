@@ -44,6 +44,12 @@ export const orchestratorConfigSchema = z.object({
     .string()
     .regex(/^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'not a label key')
     .default('storevision.io/store'),
+  /** The model hub whose manifests give model requirements; '' = only the requirements API. @defaultValue '' */
+  hubUrl: z.union([z.literal(''), z.string().url()]).default(''),
+  /** A hub token with the viewer role, for `hubUrl`. @defaultValue '' */
+  hubToken: z.string().default(''),
+  /** How often used models are looked up in the hub again. @defaultValue 5 min */
+  hubRefreshMs: int(1000).default(300_000),
   /** Assignment ConfigMaps are `<prefix>-<node>`. @defaultValue 'storevision-assignment' */
   k8sConfigMapPrefix: z
     .string()
@@ -70,6 +76,9 @@ const ENV: Record<string, keyof OrchestratorConfigInput> = {
   ORCH_K8S_NODE_SELECTOR: 'k8sNodeSelector',
   ORCH_K8S_STORE_LABEL: 'k8sStoreLabel',
   ORCH_K8S_CONFIGMAP_PREFIX: 'k8sConfigMapPrefix',
+  ORCH_HUB_URL: 'hubUrl',
+  ORCH_HUB_TOKEN: 'hubToken',
+  ORCH_HUB_REFRESH_MS: 'hubRefreshMs',
 };
 
 /** Names of the environment variables, for `--help` and the README. */

@@ -2,11 +2,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { build } from './app.ts';
-import type { OrchestratorConfig } from './config.ts';
+import { type OrchestratorConfig, OrchestratorConfigError } from './config.ts';
 import { KubernetesBackend } from './kubernetes/kubernetes-backend.ts';
 import { OrchestratorMetrics } from './metrics.ts';
 import { StateRepository } from './repositories/state.repository.ts';
 import { FailoverService } from './services/failover.service.ts';
+import { HubCatalog } from './services/hub-catalog.service.ts';
 import { InventoryService } from './services/inventory.service.ts';
 import { PlacementService } from './services/placement.service.ts';
 import { OrchestratorRepositoryView } from './services/views.ts';
@@ -79,14 +80,30 @@ export async function createOrchestrator(
     now,
     ...(kubernetes ? { onPublish: (a) => kubernetes.publish(a) } : {}),
   });
+  let catalog: HubCatalog | undefined;
   const inventory = new InventoryService({
     repository,
     placement,
     logger: logger.child({ module: 'inventory' }),
     now,
     heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+    onModelsUsed: (models) => void catalog?.sync(models),
     ...(kubernetes ? { cluster: kubernetes } : {}),
   });
+  if (config.hubUrl) {
+    if (!config.hubToken)
+      throw new OrchestratorConfigError(
+        'invalid orchestrator configuration: hubUrl needs hubToken (a viewer token)',
+      );
+    catalog = new HubCatalog({
+      hubUrl: config.hubUrl,
+      hubToken: config.hubToken,
+      repository,
+      inventory,
+      logger: logger.child({ module: 'hub-catalog' }),
+      refreshMs: config.hubRefreshMs,
+    });
+  }
   const failover = new FailoverService({
     repository,
     placement,
@@ -111,12 +128,14 @@ export async function createOrchestrator(
     }
   }
   failover.start();
+  catalog?.start();
   running = true;
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       running = false;
       failover.stop();
+      await catalog?.close();
       await app.close();
       await kubernetes?.close();
       await repository.flush();

@@ -26,6 +26,11 @@ export function registerOrchestrator(program: Command): void {
     .option('--max-wait <s>', 'longest long-poll of an assignment', '60')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .option(
+      '--hub-url <url>',
+      'model hub whose manifests give model requirements (EPs, GPU preference, memory)',
+    )
+    .option('--hub-token <token>', 'hub token with the viewer role, for --hub-url (or ORCH_HUB_TOKEN)')
+    .option(
       '--backend <name>',
       'standalone | kubernetes (Nodes from the cluster via $KUBECONFIG or the pod service account; assignments also as ConfigMaps)',
       'standalone',
@@ -80,6 +85,8 @@ export function registerOrchestrator(program: Command): void {
           ...(given('k8sNodeSelector') ? { k8sNodeSelector: String(o.k8sNodeSelector) } : {}),
           ...pick('k8sStoreLabel', 'k8sStoreLabel', 'ORCH_K8S_STORE_LABEL', String),
           ...pick('k8sConfigMapPrefix', 'k8sConfigmapPrefix', 'ORCH_K8S_CONFIGMAP_PREFIX', String),
+          ...(given('hubUrl') ? { hubUrl: String(o.hubUrl) } : {}),
+          ...(given('hubToken') ? { hubToken: String(o.hubToken) } : {}),
         });
       } catch (err) {
         if (err instanceof OrchestratorConfigError) throw new CliError('CLI_ERR_USAGE', err.message);

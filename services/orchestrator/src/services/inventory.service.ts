@@ -26,6 +26,8 @@ export interface InventoryServiceOptions {
   cluster?: ClusterNodeSource;
   /** A node silent this long is lost (the failover sweep's rule, also used when the cluster changes). */
   heartbeatTimeoutMs?: number;
+  /** A camera was put with these models (the hub sync looks up those it has no requirements for). */
+  onModelsUsed?: (models: string[]) => void;
 }
 
 /**
@@ -191,6 +193,8 @@ export class InventoryService {
     const camera = { storeId, cameraId, spec, updatedAt: this.#now() };
     cams.set(cameraId, camera);
     this.#o.placement.replan(storeId, created ? 'camera_added' : 'camera_changed');
+    const unknown = spec.pipelines.map((p) => p.model).filter((m) => !repo.requirements.has(m));
+    if (unknown.length > 0) this.#o.onModelsUsed?.([...new Set(unknown)]);
     return { camera, created };
   }
 
@@ -224,6 +228,11 @@ export class InventoryService {
         this.#o.placement.replan(storeId, 'requirements_changed');
     repo.changed();
     return req;
+  }
+
+  /** Requirements as the API would store them (defaults filled in). */
+  normalise(body: unknown): ModelRequirements {
+    return parse(modelRequirementsSchema, body, 'ORCH_ERR_BAD_REQUIREMENTS');
   }
 
   getRequirements(model: string): ModelRequirements {
