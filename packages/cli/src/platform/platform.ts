@@ -108,6 +108,11 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     const signingKey = (await (await fetch(`${hub.url}/v1/signing-key`)).json()) as { publicKeyPem: string };
 
     step(`orchestrator (standalone) in ${path.join(o.dataDir, 'orchestrator')}`);
+    // It reads model requirements (EPs, GPU preference, memory) from the hub's manifests.
+    const orchestratorToken = (await hubJson(hub.url, adminToken, 'POST', '/v1/tokens', {
+      role: 'viewer',
+      label: 'orchestrator',
+    })) as { token: string };
     const orchestrator = await startOrchestrator(
       loadOrchestratorConfig(
         {},
@@ -117,6 +122,8 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
           dataDir: path.join(o.dataDir, 'orchestrator'),
           heartbeatTimeoutMs: o.heartbeatTimeoutMs,
           logLevel: 'warn',
+          hubUrl: hub.url,
+          hubToken: orchestratorToken.token,
         },
       ),
     );
