@@ -11,9 +11,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { analyticsConfigForScene } from '@storevision/analytics';
 import type { FrameResult, StorePlacement } from '@storevision/contracts';
 import { type EdgeNode, startTestRedis, type TestRedis } from '@storevision/inference-edge';
 import { loadConfig, type RunningOrchestrator, startOrchestrator } from '@storevision/orchestrator';
+import { SequenceRenderer } from '@storevision/scenes';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +29,10 @@ const LOCAL_FAILOVER_MS = 1500;
 let redis: TestRedis;
 let orch: RunningOrchestrator | undefined;
 let dataDir: string;
+/** cam-1's analytics config: the checkout scene's zones and line (only its validity matters here). */
+const cam1Analytics = analyticsConfigForScene(
+  new SequenceRenderer({ scene: 'checkout', seed: 1, frames: 1, fps: 2, width: 640, height: 480 }).describe(),
+);
 const edges = new Map<string, { node: EdgeNode; url: string; closed: boolean }>();
 let frame: Buffer;
 
@@ -94,7 +100,11 @@ describe('push frames inside a store', () => {
     const put = await json(`${o.url}/v1/stores/${STORE}/cameras/cam-1`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ source: 'push', fps: 2, pipelines: [{ model: 'person-detector', minFps: 1 }] }),
+      body: JSON.stringify({
+        source: 'push',
+        fps: 2,
+        pipelines: [{ model: 'person-detector', minFps: 1, analytics: cam1Analytics }],
+      }),
     });
     expect(put.status).toBe(201);
     const placement = (await json(`${o.url}/v1/placements?store=${STORE}`)).body
@@ -109,6 +119,14 @@ describe('push frames inside a store', () => {
         ? true
         : undefined,
     );
+
+    // Only the owner runs cam-1's analytics while the plan stands.
+    const configOn = async (nodeId: string) =>
+      (await json(`${edges.get(nodeId)!.url}/v1/cameras/cam-1/analytics/config`)).status;
+    await until('owner runs cam-1 analytics', async () =>
+      (await configOn(owner)) === 200 ? true : undefined,
+    );
+    expect(await configOn(other)).toBe(404);
 
     // 1. Pushed to the non-owner: the owner's 202 comes back and the owner processes the frame.
     const t0 = Date.now();
@@ -168,6 +186,10 @@ describe('push frames inside a store', () => {
       LOCAL_FAILOVER_MS + 10_000,
     );
     expect(done.nodeId).toBe(other);
+    // The adopted camera runs its analytics on the survivor too (config from the shared plan).
+    await until('survivor runs cam-1 analytics', async () =>
+      (await configOn(other)) === 200 ? true : undefined,
+    );
     const failoverMs = done.processedAt - killedAt;
     process.stdout.write(
       `local failover: owner ${owner} killed → first cam-1 frame processed on ${other}: ${failoverMs} ms (rule: ${LOCAL_FAILOVER_MS} ms down, probes every ${PROBE_INTERVAL_MS} ms)\n`,

@@ -271,6 +271,12 @@ export const nodeAssignmentSchema = z.object({
     nodes: z.array(z.object({ nodeId: nodeIdSchema, address: z.string(), status: nodeStatusSchema })),
     /** cameraId → node ids running its pipelines. */
     owners: z.record(cameraIdSchema, z.array(nodeIdSchema)),
+    /**
+     * cameraId → its analytics config, for every camera of the store that has one: a node that
+     * adopts a camera by the store-local failover rule runs its analytics too. Absent in plans
+     * from before it existed.
+     */
+    analytics: z.record(cameraIdSchema, analyticsConfigSchema).default({}),
   }),
 });
 export type NodeAssignment = z.infer<typeof nodeAssignmentSchema>;

@@ -230,6 +230,8 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
         probeIntervalMs: config.peerProbeIntervalMs,
         downAfterMs: config.localFailoverMs,
         logger: logger.child({ module: 'store-failover' }),
+        // Adopted cameras run their analytics too (configs from the shared plan).
+        onChange: () => void agent?.ownersChanged().catch(() => {}),
       })
     : undefined;
   const ownership: CameraOwnership | undefined = failover

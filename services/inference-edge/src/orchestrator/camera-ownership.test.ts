@@ -16,6 +16,7 @@ const assignment: NodeAssignment = {
       { nodeId: 'b', address: 'http://10.0.0.2:8080/', status: 'ready' },
     ],
     owners: { cam1: ['a'], cam2: ['b'], cam3: [] },
+    analytics: {},
   },
 };
 

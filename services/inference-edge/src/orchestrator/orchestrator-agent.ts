@@ -191,10 +191,53 @@ export class OrchestratorAgent {
     await this.#o.pullers?.apply(a.cameras).catch((err) => {
       this.#o.logger.warn({ err }, 'could not apply the camera pullers');
     });
+    await this.#applyAnalytics(a);
+    try {
+      await this.#o.redis
+        .multi()
+        .set(this.#key, JSON.stringify(a))
+        .set(`${this.#key}:analytics`, JSON.stringify(Object.fromEntries(this.#applied)))
+        .exec();
+    } catch (err) {
+      this.#o.logger.warn({ err }, 'could not keep the assignment in Redis');
+    }
+    this.#o.logger.info(
+      {
+        version: a.version,
+        planVersion: a.planVersion,
+        cameras: a.cameras.map((c) => `${c.cameraId}:${c.pipelines.map((p) => p.model).join('+')}`),
+      },
+      'assignment applied',
+    );
+  }
+
+  /**
+   * The store-local failover changed who owns what (a peer went down or came back, or the
+   * orchestrator answers again): analytics configs follow the cameras this node now runs.
+   */
+  async ownersChanged(): Promise<void> {
+    const a = this.#o.ownership.assignment;
+    if (!a) return;
+    await this.#applyAnalytics(a);
+    await this.#o.redis
+      .set(`${this.#key}:analytics`, JSON.stringify(Object.fromEntries(this.#applied)))
+      .catch(() => {});
+  }
+
+  /**
+   * Analytics configs of the cameras this node runs: those of its assignment, and those it adopted
+   * by the store-local rule (their configs come from the shared plan); others are removed.
+   */
+  async #applyAnalytics(a: NodeAssignment): Promise<void> {
     const wanted = new Map<string, unknown>();
     for (const cam of a.cameras) {
       const p = cam.pipelines.find((x) => x.analytics);
       if (p?.analytics) wanted.set(cam.cameraId, p.analytics);
+    }
+    for (const [cameraId, config] of Object.entries(a.store.analytics ?? {})) {
+      if (wanted.has(cameraId)) continue;
+      const route = this.#o.ownership.route(cameraId);
+      if (route.kind === 'local' && route.adopted) wanted.set(cameraId, config);
     }
     for (const [cameraId, config] of wanted) {
       const json = JSON.stringify(config);
@@ -216,23 +259,6 @@ export class OrchestratorAgent {
       }
       this.#applied.delete(cameraId);
     }
-    try {
-      await this.#o.redis
-        .multi()
-        .set(this.#key, JSON.stringify(a))
-        .set(`${this.#key}:analytics`, JSON.stringify(Object.fromEntries(this.#applied)))
-        .exec();
-    } catch (err) {
-      this.#o.logger.warn({ err }, 'could not keep the assignment in Redis');
-    }
-    this.#o.logger.info(
-      {
-        version: a.version,
-        planVersion: a.planVersion,
-        cameras: a.cameras.map((c) => `${c.cameraId}:${c.pipelines.map((p) => p.model).join('+')}`),
-      },
-      'assignment applied',
-    );
   }
 
   async #load(): Promise<NodeLoad> {

@@ -15,6 +15,7 @@ const store: NodeAssignment['store'] = {
     status: id === 'e' ? ('lost' as const) : ('ready' as const),
   })),
   owners: { cam1: ['b'], cam2: ['d'], cam3: [] },
+  analytics: {},
 };
 const downs =
   (...ids: string[]) =>

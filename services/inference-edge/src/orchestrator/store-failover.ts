@@ -11,6 +11,8 @@ export interface StoreFailoverOptions {
   /** A peer whose probes have failed for this long is down; its cameras move. @defaultValue 10 s */
   downAfterMs: number;
   logger: Logger;
+  /** A peer went down or came back, or probing stopped (the plan is the truth again). */
+  onChange?: () => void;
   fetch?: typeof fetch;
   now?: () => number;
 }
@@ -33,6 +35,8 @@ export class StoreFailover {
   readonly #now: () => number;
   /** Peers whose probes have failed since this time (no success after it). */
   readonly #failingSince = new Map<string, number>();
+  /** Peers last reported down (log and `onChange` once per change). */
+  readonly #reportedDown = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #probing = false;
   #closed = false;
@@ -59,7 +63,9 @@ export class StoreFailover {
       this.#abort.abort();
       this.#abort = new AbortController();
       this.#failingSince.clear();
+      this.#reportedDown.clear();
       this.#o.logger.info('orchestrator reachable again: its plan decides camera owners');
+      this.#o.onChange?.();
     } else if (!ok && !this.#probing) {
       this.#probing = true;
       this.#o.logger.warn('orchestrator unreachable: probing the store peers for local failover');
@@ -99,14 +105,19 @@ export class StoreFailover {
           ok = false;
         }
         if (signal.aborted) return;
-        const wasDown = this.isDown(peer.nodeId);
         if (ok) this.#failingSince.delete(peer.nodeId);
         else if (!this.#failingSince.has(peer.nodeId)) this.#failingSince.set(peer.nodeId, this.#now());
-        if (wasDown !== this.isDown(peer.nodeId))
+        // A peer turns down by time passing between probes: compare with what was last reported.
+        const down = this.isDown(peer.nodeId);
+        if (down !== this.#reportedDown.has(peer.nodeId)) {
+          if (down) this.#reportedDown.add(peer.nodeId);
+          else this.#reportedDown.delete(peer.nodeId);
           this.#o.logger.warn(
-            { peer: peer.nodeId, down: !wasDown },
-            wasDown ? 'store peer answers again' : 'store peer down: its cameras move by the local rule',
+            { peer: peer.nodeId, down },
+            down ? 'store peer down: its cameras move by the local rule' : 'store peer answers again',
           );
+          this.#o.onChange?.();
+        }
       }),
     );
   }

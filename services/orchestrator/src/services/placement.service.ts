@@ -181,6 +181,12 @@ export class PlacementService {
       mine.set(p.cameraId, a);
     }
     for (const list of Object.values(owners)) list.sort();
+    // Every camera's analytics config, so a node adopting one by the store-local rule counts it too.
+    const analytics: Record<string, NonNullable<AssignedCamera['pipelines'][number]['analytics']>> = {};
+    for (const cam of [...cams.values()].sort((a, b) => (a.cameraId < b.cameraId ? -1 : 1))) {
+      const config = cam.spec.pipelines.find((x) => x.analytics)?.analytics;
+      if (config) analytics[cam.cameraId] = config;
+    }
     return {
       nodeId,
       storeId,
@@ -193,6 +199,7 @@ export class PlacementService {
           status: n.status,
         })),
         owners,
+        analytics,
       },
     };
   }
