@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { FrameResult, StorePlacement } from '@storevision/contracts';
 import { DEFAULT_MODELS_DIR, startTestRedis, type TestRedis } from '@storevision/inference-edge';
 import { loadConfig, type RunningOrchestrator, startOrchestrator } from '@storevision/orchestrator';
+import { Redis } from 'ioredis';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,8 @@ let orch: RunningOrchestrator | undefined;
 let dataDir: string;
 const edges = new Map<string, EdgeProcess>();
 let frame: Buffer;
+/** Every frame an edge accepted (202), wherever it ended up running. */
+let accepted = 0;
 
 /** A camera pushing to an edge of the store: follows 421 + Location to the owner, tries another edge when one is down. */
 async function push(cameraId: string, captureTime: number): Promise<{ status: number; url?: string }> {
@@ -46,7 +49,10 @@ async function push(cameraId: string, captureTime: number): Promise<{ status: nu
         url = res.headers.get('location')!;
         continue;
       }
-      if (res.status === 202) return { status: 202, url };
+      if (res.status === 202) {
+        accepted++;
+        return { status: 202, url };
+      }
       break;
     }
   }
@@ -196,5 +202,37 @@ describe('orchestrator with real edges', () => {
       pushing = false;
       await pusher;
     }
+
+    // Accounting: every accepted frame ended (processed, dropped for a newer one, or failed) on a
+    // live node; on the dead one, only those in flight when it died did not, and they are counted:
+    // its per-camera counters outlive it in Redis (received − processed − dropped − failed).
+    const counters = async (nodeId: string) => {
+      const r = new Redis(redis.url);
+      try {
+        const t = { received: 0, processed: 0, dropped: 0, failed: 0 };
+        for (const cam of cameras) {
+          const h = await r.hgetall(`sv-${nodeId}:cam:${cam}:stats`);
+          for (const k of Object.keys(t) as Array<keyof typeof t>) t[k] += Number(h[k] ?? 0);
+        }
+        return { ...t, inFlight: t.received - t.processed - t.dropped - t.failed };
+      } finally {
+        r.disconnect();
+      }
+    };
+    const all = ['e2e-a', 'e2e-b', 'e2e-c'];
+    const byNode = await until('survivors drained', async () => {
+      const c = Object.fromEntries(await Promise.all(all.map(async (n) => [n, await counters(n)] as const)));
+      return all.every((n) => n === victim || c[n]!.inFlight === 0) ? c : undefined;
+    });
+    const received = all.reduce((n, id) => n + byNode[id]!.received, 0);
+    expect(received).toBe(accepted); // no accepted frame vanished uncounted
+    const lost = byNode[victim]!.inFlight;
+    process.stdout.write(
+      `node loss: ${accepted} frames accepted; ${victim} had ${lost} in flight when killed (received ${byNode[victim]!.received}, processed ${byNode[victim]!.processed}, dropped ${byNode[victim]!.dropped}); every other frame ended on a live node\n`,
+    );
+    // In flight on a node with 1 inference thread: at most one pending frame per camera plus the
+    // frames its thread had taken (one inferring, one read ahead).
+    expect(lost).toBeGreaterThanOrEqual(0);
+    expect(lost).toBeLessThanOrEqual(cameras.length + 2);
   }, 120_000);
 });
