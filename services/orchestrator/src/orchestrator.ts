@@ -136,7 +136,11 @@ export async function createOrchestrator(
       running = false;
       failover.stop();
       await catalog?.close();
+      // A client that gave up on a long-poll can leave its connection half-open; server.close()
+      // would then wait about a minute for it. Requests get 2 s to finish, then connections go.
+      const force = setTimeout(() => app.server.closeAllConnections(), 2000);
       await app.close();
+      clearTimeout(force);
       await kubernetes?.close();
       await repository.flush();
     })();
