@@ -13,7 +13,6 @@ import {
 } from '../services/inference-edge/src/testing/model-packages.ts';
 import { startTestRedis, type TestRedis } from '../services/inference-edge/src/testing/redis-server.ts';
 import {
-  multipart,
   startTestHub,
   TEST_ADMIN_TOKEN,
   type TestHub,
@@ -41,19 +40,8 @@ const measured = async () => {
   return nodes.find((n) => n.nodeId === 'tp-edge')?.capabilities.throughput['person-detector'];
 };
 
-async function publish(version: string) {
-  const body = multipart([
-    { name: 'manifest', value: JSON.stringify({ ...(await personDetectorManifest()), version }) },
-    { name: 'model', filename: 'person-detector.onnx', content: await readFile(PERSON_DETECTOR_ONNX) },
-  ]);
-  const res = await hub.hub.app.inject({
-    method: 'POST',
-    url: '/v1/models/person-detector/versions',
-    headers: { ...admin, ...body.headers },
-    payload: body.payload,
-  });
-  expect(res.statusCode, res.body).toBe(201);
-}
+const publish = async (version: string) =>
+  hub.publish({ ...(await personDetectorManifest()), version }, await readFile(PERSON_DETECTOR_ONNX));
 
 beforeAll(async () => {
   redis = await startTestRedis();

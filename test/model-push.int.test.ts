@@ -15,7 +15,6 @@ import {
   personDetectorManifest,
 } from '../services/inference-edge/src/testing/model-packages.ts';
 import {
-  multipart,
   startTestHub,
   TEST_ADMIN_TOKEN,
   type TestHub,
@@ -42,19 +41,8 @@ let hubUrl: string;
 let pool: InferencePool;
 const cleanups: Array<() => Promise<unknown>> = [];
 
-async function publish(version: string) {
-  const body = multipart([
-    { name: 'manifest', value: JSON.stringify({ ...(await personDetectorManifest()), version }) },
-    { name: 'model', filename: 'person-detector.onnx', content: await readFile(PERSON_DETECTOR_ONNX) },
-  ]);
-  const res = await hub.hub.app.inject({
-    method: 'POST',
-    url: '/v1/models/person-detector/versions',
-    headers: { ...admin, ...body.headers },
-    payload: body.payload,
-  });
-  expect(res.statusCode, res.body).toBe(201);
-}
+const publish = async (version: string) =>
+  hub.publish({ ...(await personDetectorManifest()), version }, await readFile(PERSON_DETECTOR_ONNX));
 
 interface Recorded {
   at: number;

@@ -17,7 +17,6 @@ import {
 } from '../services/inference-edge/src/testing/model-packages.ts';
 import { startTestRedis, type TestRedis } from '../services/inference-edge/src/testing/redis-server.ts';
 import {
-  multipart,
   startTestHub,
   TEST_ADMIN_TOKEN,
   type TestHub,
@@ -47,20 +46,8 @@ const edges: Record<string, EdgeNode> = {};
 const dataDirs: Record<string, string> = {};
 const admin = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 
-async function publish(version: string, content: Buffer, manifest: Record<string, unknown>) {
-  const body = multipart([
-    { name: 'manifest', value: JSON.stringify({ ...manifest, version }) },
-    { name: 'model', filename: 'person-detector.onnx', content },
-  ]);
-  const res = await hub.hub.app.inject({
-    method: 'POST',
-    url: '/v1/models/person-detector/versions',
-    headers: { ...admin, ...body.headers },
-    payload: body.payload,
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json() as { digest: string };
-}
+const publish = (version: string, content: Buffer, manifest: Record<string, unknown>) =>
+  hub.publish({ ...manifest, version }, content);
 
 async function startEdge(nodeId: string, storeId: string) {
   dataDirs[nodeId] ??= await mkdtemp(path.join(tmpdir(), `sv-e2e-${nodeId}-`));

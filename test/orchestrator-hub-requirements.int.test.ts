@@ -10,7 +10,6 @@ import {
   personDetectorManifest,
 } from '../services/inference-edge/src/testing/model-packages.ts';
 import {
-  multipart,
   startTestHub,
   TEST_ADMIN_TOKEN,
   type TestHub,
@@ -44,17 +43,7 @@ async function publish(
   };
   const content = await readFile(PERSON_DETECTOR_ONNX);
   size = content.length;
-  const body = multipart([
-    { name: 'manifest', value: JSON.stringify(manifest) },
-    { name: 'model', filename: 'person-detector.onnx', content },
-  ]);
-  const res = await hub.hub.app.inject({
-    method: 'POST',
-    url: `/v1/models/${name}/versions`,
-    headers: { ...admin, ...body.headers },
-    payload: body.payload,
-  });
-  expect(res.statusCode, res.body).toBe(201);
+  await hub.publish(manifest, content);
 }
 
 const api = async (method: string, url: string, body?: unknown) => {

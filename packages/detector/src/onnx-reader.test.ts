@@ -1,11 +1,10 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDetectorError } from './errors.ts';
 import { readOnnxModelInfo, readOnnxModelInfoFromFileSync } from './onnx-reader.ts';
-import { buildReshapeModel, concat, fieldBytes, fieldVarint } from './testing/tiny-onnx.ts';
+import { buildReshapeModel, concat, fieldBytes, writeModelWithSparseWeights } from './testing/tiny-onnx.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -20,51 +19,8 @@ const tiny = () =>
     metadata: { task: 'detect', names: "{0: 'person'}" },
   });
 
-function varintBytes(n: number): Uint8Array {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Uint8Array.from(out);
-}
-
-/**
- * `model` followed by a second `graph` field (protobuf merges it into the first) holding one float
- * initializer of `weightBytes` raw bytes, and a metadata entry after the weights. The weights are a
- * hole in a sparse file: the test costs no disk, and any read of them would be seen by `onRead`.
- */
-function writeModelWithWeights(
-  file: string,
-  model: Uint8Array,
-  weightBytes: number,
-): { start: number; end: number } {
-  const tensorHead = concat([
-    fieldVarint(1, weightBytes / 4), // dims
-    fieldVarint(2, 1), // data_type FLOAT
-    fieldBytes(8, 'big_unused_weights'), // name
-    Uint8Array.from([(9 << 3) | 2]), // raw_data tag
-    varintBytes(weightBytes),
-  ]);
-  const initializer = concat([
-    Uint8Array.from([(5 << 3) | 2]),
-    varintBytes(tensorHead.length + weightBytes),
-    tensorHead,
-  ]);
-  const graphLen = initializer.length + weightBytes;
-  const head = concat([model, Uint8Array.from([(7 << 3) | 2]), varintBytes(graphLen), initializer]);
-  const tail = fieldBytes(14, concat([fieldBytes(1, 'after_weights'), fieldBytes(2, 'yes')]));
-  const fd = openSync(file, 'w');
-  try {
-    writeSync(fd, head, 0, head.length, 0);
-    writeSync(fd, tail, 0, tail.length, head.length + weightBytes);
-  } finally {
-    closeSync(fd);
-  }
-  return { start: head.length, end: head.length + weightBytes };
-}
+/** A metadata entry after the weights: the reader must reach it without reading them. */
+const afterWeights = fieldBytes(14, concat([fieldBytes(1, 'after_weights'), fieldBytes(2, 'yes')]));
 
 describe('readOnnxModelInfoFromFileSync (protobuf walk over a file)', () => {
   it('reads what the in-memory reader reads, opset included', async () => {
@@ -79,7 +35,7 @@ describe('readOnnxModelInfoFromFileSync (protobuf walk over a file)', () => {
 
   it('skips 512 MB of weights by seeking: reads under 256 KiB and never a byte of the weights', () => {
     const file = path.join(dir, 'big.onnx');
-    const weights = writeModelWithWeights(file, tiny(), 512 * 1024 * 1024);
+    const weights = writeModelWithSparseWeights(file, tiny(), 512 * 1024 * 1024, afterWeights);
     const reads: Array<[number, number]> = [];
     const info = readOnnxModelInfoFromFileSync(file, { onRead: (pos, len) => reads.push([pos, len]) });
     expect(info.metadata).toEqual({ task: 'detect', names: "{0: 'person'}", after_weights: 'yes' });

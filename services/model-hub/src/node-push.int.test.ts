@@ -1,12 +1,6 @@
 import { desiredStateSchema } from '@storevision/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  multipart,
-  personDetector,
-  startTestHub,
-  TEST_ADMIN_TOKEN,
-  type TestHub,
-} from './testing/hub-fixture.ts';
+import { personDetector, startTestHub, TEST_ADMIN_TOKEN, type TestHub } from './testing/hub-fixture.ts';
 
 /**
  * The desired-state push channel (`GET /v1/nodes/{id}/models/events`, SSE) over a real socket:
@@ -102,17 +96,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(t.hub.app.server.address() as { port: number }).port}`;
   for (const version of ['1.0.0', '1.1.0']) {
     const { content, manifest } = await personDetector({ version });
-    const body = multipart([
-      { name: 'manifest', value: JSON.stringify(manifest) },
-      { name: 'model', filename: 'person-detector.onnx', content },
-    ]);
-    const res = await t.hub.app.inject({
-      method: 'POST',
-      url: '/v1/models/person-detector/versions',
-      headers: { ...admin, ...body.headers },
-      payload: body.payload,
-    });
-    expect(res.statusCode, res.body).toBe(201);
+    await t.publish(manifest, content);
   }
   for (const nodeId of ['n1', 'n2']) {
     tokens[nodeId] = bearer(await t.token('node'));

@@ -3,7 +3,6 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BACKENDS,
-  multipart,
   personDetector,
   startTestHub,
   TEST_ADMIN_TOKEN,
@@ -34,17 +33,7 @@ describe.each(BACKENDS)('nodes and rollouts on %s', (backend) => {
     viewer = bearer(await t.token('viewer'));
     for (const version of ['1.0.0', '1.1.0', '1.2.0', '1.3.0']) {
       const { content, manifest } = await personDetector({ version });
-      const body = multipart([
-        { name: 'manifest', value: JSON.stringify(manifest) },
-        { name: 'model', filename: 'person-detector.onnx', content },
-      ]);
-      const res = await t.hub.app.inject({
-        method: 'POST',
-        url: '/v1/models/person-detector/versions',
-        headers: { ...publisher, ...body.headers },
-        payload: body.payload,
-      });
-      expect(res.statusCode, res.body).toBe(201);
+      await t.publish(manifest, content, { headers: publisher });
     }
   });
   afterAll(() => t?.dispose());

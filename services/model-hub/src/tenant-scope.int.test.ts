@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BACKENDS,
-  multipart,
   personDetector,
   startTestHub,
   TEST_ADMIN_TOKEN,
@@ -231,17 +230,7 @@ describe.each(BACKENDS)('tenant scoping on %s', (backend) => {
   it('shows a scoped viewer only its stores of a rollout, and another tenant’s rollout as unknown', async () => {
     for (const version of ['1.0.0', '1.1.0']) {
       const { content, manifest } = await personDetector({ version });
-      const body = multipart([
-        { name: 'manifest', value: JSON.stringify(manifest) },
-        { name: 'model', filename: 'm.onnx', content },
-      ]);
-      const res = await t.hub.app.inject({
-        method: 'POST',
-        url: '/v1/models/person-detector/versions',
-        headers: { ...admin, ...body.headers },
-        payload: body.payload,
-      });
-      expect(res.statusCode, res.body).toBe(201);
+      await t.publish(manifest, content, { filename: 'm.onnx' });
     }
     for (const storeId of ['hema-1', 'other-1']) {
       const node = await bearer({ role: 'node' });

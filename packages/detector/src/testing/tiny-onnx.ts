@@ -3,6 +3,8 @@
  * a protobuf writer just big enough for ModelProto. Not exported from the package.
  */
 
+import { closeSync, openSync, writeSync } from 'node:fs';
+
 type Part = Uint8Array;
 
 function varint(n: number): number[] {
@@ -96,4 +98,42 @@ export function buildReshapeModel(m: TinyReshapeModel): Uint8Array {
     fieldBytes(8, concat([fieldBytes(1, ''), fieldVarint(2, 13)])), // opset_import ai.onnx 13
     ...metadata,
   ]);
+}
+
+/**
+ * Writes `model` followed by a second `graph` field (protobuf merges it into the first) holding one
+ * unused float initializer of `weightBytes` raw bytes, then `tail` (more ModelProto fields, e.g. a
+ * metadata entry after the weights) when given. The weights are a hole in a sparse file: a test of
+ * hundreds of MB costs no disk, and any read of them shows. Returns where the weights lie and the
+ * file's size.
+ */
+export function writeModelWithSparseWeights(
+  file: string,
+  model: Uint8Array,
+  weightBytes: number,
+  tail?: Uint8Array,
+): { start: number; end: number; size: number } {
+  const tensorHead = concat([
+    fieldVarint(1, weightBytes / 4), // dims
+    fieldVarint(2, 1), // data_type FLOAT
+    fieldBytes(8, 'big_unused_weights'), // name
+    Uint8Array.from([(9 << 3) | 2, ...varint(weightBytes)]), // raw_data tag and length
+  ]);
+  const initializer = concat([
+    Uint8Array.from([(5 << 3) | 2, ...varint(tensorHead.length + weightBytes)]),
+    tensorHead,
+  ]);
+  const graph = Uint8Array.from([(7 << 3) | 2, ...varint(initializer.length + weightBytes)]);
+  const head = concat([model, graph, initializer]);
+  const end = head.length + weightBytes;
+  // Without a tail, the weights' last byte gives the file its full size; the rest is a hole.
+  const after = tail ?? Uint8Array.from([0]);
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, head, 0, head.length, 0);
+    writeSync(fd, after, 0, after.length, tail ? end : end - 1);
+  } finally {
+    closeSync(fd);
+  }
+  return { start: head.length, end, size: tail ? end + tail.length : end };
 }

@@ -47,6 +47,15 @@ export interface TestHub {
   dataDir: string;
   /** A new token of that role (issued through the API, as an admin would). */
   token(role: HubRole): Promise<string>;
+  /**
+   * Publishes a model version through the API (`POST /v1/models/{manifest.name}/versions`, admin
+   * unless `headers` says otherwise); throws with the hub's answer unless it is 201.
+   */
+  publish(
+    manifest: Record<string, unknown>,
+    content: Buffer,
+    o?: { headers?: Record<string, string>; filename?: string },
+  ): Promise<{ name: string; version: string; digest: string }>;
   /** Blobs, staged files and version rows: what a failed publish must leave unchanged. */
   storage(): Promise<{ blobs: string[]; staged: string[]; versions: number; models: number }>;
   dispose(): Promise<void>;
@@ -81,6 +90,23 @@ export async function startTestHub(
       });
       if (res.statusCode !== 201) throw new Error(`token: ${res.statusCode} ${res.body}`);
       return res.json().token as string;
+    },
+    async publish(manifest, content, o = {}) {
+      const body = multipart([
+        { name: 'manifest', value: JSON.stringify(manifest) },
+        { name: 'model', filename: o.filename ?? 'person-detector.onnx', content },
+      ]);
+      const res = await hub.app.inject({
+        method: 'POST',
+        url: `/v1/models/${String(manifest.name)}/versions`,
+        headers: { ...(o.headers ?? { authorization: `Bearer ${TEST_ADMIN_TOKEN}` }), ...body.headers },
+        payload: body.payload,
+      });
+      if (res.statusCode !== 201)
+        throw new Error(
+          `publish ${String(manifest.name)}@${String(manifest.version)}: ${res.statusCode} ${res.body}`,
+        );
+      return res.json();
     },
     async storage() {
       const db = hub.database.db;

@@ -1,8 +1,8 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeModelWithSparseWeights } from '../../../../packages/detector/src/testing/tiny-onnx.ts';
 import { isHubError } from '../errors.ts';
 import { PERSON_DETECTOR_ONNX, personDetector } from '../testing/hub-fixture.ts';
 import { ProcessModelValidator } from './model-validator.ts';
@@ -18,54 +18,9 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  let v = n;
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Buffer.from(out);
-}
-
-/**
- * The bundled detector plus an unused float initializer of `weightBytes` (a second `graph` field,
- * merged by protobuf): a valid model onnxruntime loads, weights included. The weights are a hole in
- * a sparse file, so the test costs no disk.
- */
+/** The bundled detector plus an unused float initializer of `weightBytes`, in a sparse file. */
 async function detectorWithWeights(file: string, weightBytes: number): Promise<number> {
-  const onnx = await readFile(PERSON_DETECTOR_ONNX);
-  const tensorHead = Buffer.concat([
-    Buffer.from([0x08]),
-    varint(weightBytes / 4), // dims
-    Buffer.from([0x10, 0x01]), // data_type FLOAT
-    Buffer.from([0x42]),
-    varint(12),
-    Buffer.from('unused_bulk0'), // name
-    Buffer.from([0x4a]),
-    varint(weightBytes), // raw_data
-  ]);
-  const initializer = Buffer.concat([
-    Buffer.from([0x2a]),
-    varint(tensorHead.length + weightBytes),
-    tensorHead,
-  ]);
-  const head = Buffer.concat([
-    onnx,
-    Buffer.from([0x3a]),
-    varint(initializer.length + weightBytes),
-    initializer,
-  ]);
-  const fd = openSync(file, 'w');
-  try {
-    writeSync(fd, head, 0, head.length, 0);
-    // The last byte of the weights: the file has its full size, the rest is a hole (zeros).
-    writeSync(fd, Buffer.from([0]), 0, 1, head.length + weightBytes - 1);
-  } finally {
-    closeSync(fd);
-  }
-  return head.length + weightBytes;
+  return writeModelWithSparseWeights(file, await readFile(PERSON_DETECTOR_ONNX), weightBytes).size;
 }
 
 describe('ProcessModelValidator', () => {
