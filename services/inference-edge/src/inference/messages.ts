@@ -27,6 +27,11 @@ export type TaskRequest =
       kind: 'detect';
       /** Encoded JPEG/PNG, decoded once for all models. */
       image: Uint8Array;
+      /**
+       * The caller gives `image` up: when it spans its whole ArrayBuffer, that buffer is moved to
+       * the thread rather than copied (it is detached here afterwards). Default: copied.
+       */
+      transferImage?: boolean;
       models: string[];
       overrides?: ThresholdOverrides;
       fault?: InjectedFault;

@@ -512,11 +512,19 @@ export class InferencePool {
     slot.current = { id, pending, timer, versions };
     if (task.kind === 'detect') {
       // Cloning a view copies its whole backing ArrayBuffer, and a frame from ioredis can be a
-      // slice of the parser's larger pool buffer: one exact copy, transferred, is all it costs.
-      // (The caller's buffer is never transferred: the HTTP body stays usable.)
-      const image = new Uint8Array(task.image);
-      slot.worker.postMessage({ type: 'task', id, task: { ...task, image } } satisfies ToThread, [
-        image.buffer,
+      // slice of the parser's larger pool buffer: one exact copy, transferred, is all it costs. A
+      // buffer the caller gives up (`transferImage`: the HTTP body of a frame, once claimed) that
+      // spans its whole ArrayBuffer moves to the thread without a copy; anything else is copied, so
+      // a caller's buffer is never detached unless it asked for it.
+      const src = task.image;
+      const whole = src.byteOffset === 0 && src.byteLength === src.buffer.byteLength;
+      const image =
+        task.transferImage && whole && !(src.buffer instanceof SharedArrayBuffer)
+          ? new Uint8Array(src.buffer)
+          : new Uint8Array(src);
+      const { transferImage: _given, ...rest } = task;
+      slot.worker.postMessage({ type: 'task', id, task: { ...rest, image } } satisfies ToThread, [
+        image.buffer as ArrayBuffer,
       ]);
     } else {
       slot.worker.postMessage({ type: 'task', id, task } satisfies ToThread);

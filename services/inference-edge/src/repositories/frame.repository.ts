@@ -151,7 +151,8 @@ interface ScriptedRedis extends Redis {
 }
 
 export type ClaimResult =
-  | { kind: 'claimed'; bytes: Buffer }
+  /** `owned`: the bytes are this process's own copy (the ingested body), no longer kept anywhere else here. */
+  | { kind: 'claimed'; bytes: Buffer; owned: boolean }
   | { kind: 'settled'; fate: string }
   | { kind: 'expired' };
 
@@ -283,8 +284,10 @@ export class FrameRepository {
       held ? '1' : '0',
     );
     const kind = r[0]?.toString();
-    if (kind === 'claimed') return { kind, bytes: r[1] ?? held! };
+    // The held body is handed to the caller (who may move it to an inference thread): a retry of
+    // this frame reads the bytes from Redis, which keeps them until the frame ends.
     this.#o.local?.delete(frameId);
+    if (kind === 'claimed') return r[1] ? { kind, bytes: r[1], owned: false } : { kind, bytes: held!, owned: true };
     if (kind === 'settled') return { kind, fate: r[1]?.toString() ?? '' };
     return { kind: 'expired' };
   }

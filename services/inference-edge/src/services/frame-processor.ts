@@ -91,6 +91,7 @@ export class FrameProcessor {
       const task = {
         kind: 'detect' as const,
         image: claim.bytes,
+        transferImage: claim.owned,
         models: frame.models,
         ...(fault ? { fault } : {}),
       };
