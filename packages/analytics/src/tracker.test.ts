@@ -8,6 +8,9 @@ function person(x: number, y: number, score = 0.9, appearance?: number[]): Track
 
 const RED = [0.3, 0.2, 0.1, 0.8, 0.1, 0.1, 0.2, 0.2, 0.3];
 const BLUE = [0.1, 0.1, 0.1, 0.1, 0.2, 0.8, 0.5, 0.4, 0.3];
+/** Colour histograms as `appearanceOf` gives them (torso bins, legs bins): distance 0.8 apart. */
+const GREEN_TOP = [0.7, 0.3, 0, 0, 0.1, 0.9, 0, 0];
+const PINK_TOP = [0, 0.2, 0.8, 0, 0, 0.1, 0, 0.9];
 
 /** Ids of the seen tracks nearest to each given x (one per person). */
 function idsAt(tracks: ReturnType<ByteTracker['update']>, xs: number[]): number[] {
@@ -112,5 +115,30 @@ describe('ByteTracker', () => {
     other.update([person(490, 400, 0.9, BLUE)], 2000);
     const next = other.update([person(495, 400, 0.9, BLUE)], 2100);
     expect(next.filter((t) => t.seen).map((t) => t.id)).toEqual([2]);
+  });
+
+  it('a clearly seen person in different clothes does not continue the track of the one who vanished there', () => {
+    // Regression: a shopper steps out from behind a pillar just where the one walking behind it was
+    // predicted; the boxes overlap well, the clothes do not match.
+    const tr = new ByteTracker();
+    for (let i = 0; i < 10; i++) tr.update([person(100 + i * 12, 400, 0.9, GREEN_TOP)], i * 100);
+    tr.update([], 1000);
+    const tracks = tr.update([person(232, 400, 0.9, PINK_TOP)], 1100);
+    expect(tracks.filter((t) => t.seen)).toHaveLength(0); // a new, tentative track
+    expect(tracks.map((t) => [t.id, t.state])).toEqual([[1, 'lost']]);
+    const next = tr.update([person(236, 400, 0.9, PINK_TOP)], 1200);
+    expect(next.filter((t) => t.seen).map((t) => t.id)).toEqual([2]);
+  });
+
+  it('keeps the id of a person hidden for 2 s although someone else walks past where they vanished', () => {
+    const tr = new ByteTracker();
+    for (let i = 0; i < 10; i++) tr.update([person(300 + i * 5, 400, 0.9, GREEN_TOP)], i * 100);
+    // Hidden behind a display for 2 s; meanwhile someone else crosses the spot, walking the other way.
+    for (let i = 10; i < 30; i++) tr.update([person(700 - (i - 10) * 20, 405, 0.9, PINK_TOP)], i * 100);
+    // Back a little further on, next to the other person.
+    const back = tr.update([person(420, 400, 0.9, GREEN_TOP), person(300, 405, 0.9, PINK_TOP)], 3000);
+    const ids = idsAt(back, [420, 300]);
+    expect(ids[0]).toBe(1);
+    expect(ids[1]).toBe(2);
   });
 });

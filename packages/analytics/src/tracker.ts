@@ -39,8 +39,11 @@ interface InternalTrack extends Track {
   appearance: number[] | undefined;
 }
 
-/** A detection overlapping another this much has mixed colours: it does not update appearance. */
-const CLEAR_IOU = 0.15;
+/**
+ * A detection overlapping another this much has mixed colours: it does not update the track's
+ * colours, and the colour gate (`appearanceGate`) does not apply to it (it only weighs in the cost).
+ */
+const CLEAR_IOU = 0.3;
 /** Growth of a tentative track's box: it has no velocity yet (C-BIoU's first-stage 0.3). */
 const TENTATIVE_BUFFER = 0.3;
 /** Growth cap: beyond a body size on each side every box overlaps every other. */
@@ -78,6 +81,8 @@ export class ByteTracker {
   #tracks: InternalTrack[] = [];
   #nextId = 1;
   #lastTime: number | undefined;
+  /** This update's detections that overlap no other by `CLEAR_IOU`: their colours are their own. */
+  #clear = new Set<TrackInput>();
   #width: number | undefined;
   #height: number | undefined;
   /** Tracks that ended in the last update (confirmed ones only). */
@@ -120,7 +125,15 @@ export class ByteTracker {
       t.box = t.kf.box();
       t.seen = false;
     }
-    const clear = (d: TrackInput) => detections.every((o) => o === d || iou(o.box, d.box) < CLEAR_IOU);
+    this.#clear.clear();
+    for (let i = 0; i < detections.length; i++) {
+      const d = detections[i]!;
+      let crowded = false;
+      for (let j = 0; j < detections.length && !crowded; j++)
+        crowded = j !== i && iou(d.box, detections[j]!.box) >= CLEAR_IOU;
+      if (!crowded) this.#clear.add(d);
+    }
+    const clear = (d: TrackInput) => this.#clear.has(d);
     const high: TrackInput[] = [];
     const low: TrackInput[] = [];
     for (const d of detections) {
@@ -207,10 +220,12 @@ export class ByteTracker {
 
   /**
    * The cost of pairing each track with each detection: 1 − score-fused IoU (ByteTrack's
-   * `fuse_score`) plus their colour distance. Boxes are first grown on each side by a fraction of
-   * their size that rises with the time the track went unseen (C-BIoU, Yang et al. 2023): at 5 fps,
-   * or after an occlusion, a walking person has moved further than plain IoU can bridge. Pairs
-   * below `minIou` are not allowed, except the re-identification of a lost track by colour.
+   * `fuse_score`) plus their colour distance. A tentative track's box is grown (it has no velocity
+   * yet), and a seen track's by `bufferPerSecond` per second since its last detection (C-BIoU, Yang
+   * et al. 2023: a box that jumps in size as a person steps out from behind a door frame still
+   * overlaps); a lost track's never is: through a crowded doorway its grown box took whoever walked
+   * out of the occlusion first. Pairs below `minIou` are not allowed, except the re-identification
+   * of a lost track by colour; a clearly seen detection in clearly different clothes never pairs.
    */
   #associate(tracks: InternalTrack[], dets: TrackInput[], minIou: number, fuseScore: boolean, time: number) {
     const c = this.config;
@@ -219,12 +234,19 @@ export class ByteTracker {
       const buffer =
         t.state === 'tentative'
           ? Math.max(TENTATIVE_BUFFER, c.bufferPerSecond * gap)
-          : Math.min(MAX_BUFFER, c.bufferPerSecond * gap);
+          : t.state === 'lost'
+            ? 0
+            : Math.min(MAX_BUFFER, c.bufferPerSecond * gap);
       const tb = grow(t.box, buffer);
       return dets.map((d) => {
         if (d.label !== t.label) return Number.POSITIVE_INFINITY;
         const o = iou(tb, grow(d.box, buffer));
         const app = t.appearance && d.appearance ? appearanceDistance(t.appearance, d.appearance) : undefined;
+        // Someone in clearly different clothes, seen clearly, is not this person however well the
+        // boxes overlap: in a doorway the person stepping out from behind another takes the box
+        // the hidden one's track predicted.
+        if (app !== undefined && app > c.appearanceGate && t.state !== 'tentative' && this.#clear.has(d))
+          return Number.POSITIVE_INFINITY;
         if (o >= minIou) return 1 - (fuseScore ? o * d.score : o) + c.appearanceWeight * (app ?? 0);
         // A lost person seen again where the boxes no longer overlap: near enough, dressed the same.
         // Priced above every overlapping pair, so it only takes what overlap cannot explain.

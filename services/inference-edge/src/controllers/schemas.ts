@@ -38,7 +38,8 @@ export const detection = {
     appearance: {
       type: 'array',
       items: { type: 'number' },
-      description: 'colour descriptor (head, torso, legs mean RGB, 0–1) the tracker tells people apart with',
+      description:
+        'colour descriptor (torso and legs chromaticity × brightness histograms, 64 shares) the tracker tells people apart with',
     },
   },
 } as const;
