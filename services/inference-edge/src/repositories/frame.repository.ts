@@ -287,7 +287,8 @@ export class FrameRepository {
     // The held body is handed to the caller (who may move it to an inference thread): a retry of
     // this frame reads the bytes from Redis, which keeps them until the frame ends.
     this.#o.local?.delete(frameId);
-    if (kind === 'claimed') return r[1] ? { kind, bytes: r[1], owned: false } : { kind, bytes: held!, owned: true };
+    if (kind === 'claimed')
+      return r[1] ? { kind, bytes: r[1], owned: false } : { kind, bytes: held!, owned: true };
     if (kind === 'settled') return { kind, fate: r[1]?.toString() ?? '' };
     return { kind: 'expired' };
   }
