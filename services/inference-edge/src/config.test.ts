@@ -1,6 +1,10 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MODELS_DIR, EdgeConfigError, loadConfig } from './config.ts';
-import { planThreads } from './thread-budget.ts';
+import { BUNDLED_MODELS_DIR } from './testing/edge-fixture.ts';
+import { lightModels, planThreads } from './thread-budget.ts';
 
 describe('loadConfig', () => {
   it('has defaults that run on a laptop', () => {
@@ -61,22 +65,56 @@ describe('loadConfig', () => {
   });
 });
 
+describe('lightModels', () => {
+  it('is true only when every model package reads as an input of at most 416×416', async () => {
+    const bundled = path.join(BUNDLED_MODELS_DIR, 'person-detector'); // 384×384
+    expect(await lightModels([bundled])).toBe(true);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'sv-light-'));
+    const heavy = path.join(dir, 'heavy');
+    await mkdir(heavy);
+    const manifest = JSON.parse(await readFile(path.join(bundled, 'manifest.json'), 'utf8'));
+    manifest.input.shape = [1, 3, 640, 640];
+    await writeFile(path.join(heavy, 'manifest.json'), JSON.stringify(manifest));
+    expect(await lightModels([bundled, heavy])).toBe(false);
+    expect(await lightModels([path.join(dir, 'missing')])).toBe(false);
+    expect(await lightModels([])).toBe(false);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
+
 describe('planThreads', () => {
   it('keeps inference threads × intra-op threads within the cores left to inference', () => {
     for (const cores of [1, 2, 3, 4, 8, 16, 64]) {
+      for (const light of [false, true]) {
+        const p = planThreads({ cores, lightModels: light });
+        // Below 4 cores two single-threaded inference threads share each core for light models
+        // (one decodes while the other infers); from 4 cores one core is left to the event loop.
+        const budget = cores >= 4 ? cores - 1 : light ? 2 * cores : cores;
+        expect(p.inferenceThreads * p.intraOpThreads, `cores ${cores}`).toBeLessThanOrEqual(budget);
+        expect(p.inferenceThreads).toBeGreaterThanOrEqual(1);
+        expect(p.sharpConcurrency).toBe(1);
+      }
       const p = planThreads({ cores });
-      // Below 4 cores two single-threaded inference threads share each core (one decodes while
-      // the other infers); from 4 cores one core is left to the event loop.
-      const budget = cores >= 4 ? cores - 1 : 2 * cores;
-      expect(p.inferenceThreads * p.intraOpThreads, `cores ${cores}`).toBeLessThanOrEqual(budget);
       expect(p.inferenceThreads).toBeGreaterThanOrEqual(1);
       expect(p.sharpConcurrency).toBe(1);
     }
     expect(planThreads({ cores: 8 })).toMatchObject({ inferenceThreads: 3, intraOpThreads: 2 });
-    // No core for the event loop below 4: two single-threaded inference threads per core (bench edge).
-    expect(planThreads({ cores: 1 })).toMatchObject({ inferenceThreads: 2, intraOpThreads: 1 });
-    expect(planThreads({ cores: 2 })).toMatchObject({ inferenceThreads: 4, intraOpThreads: 1 });
-    expect(planThreads({ cores: 3 })).toMatchObject({ inferenceThreads: 6, intraOpThreads: 1 });
+    // No core for the event loop below 4: one single-threaded inference thread per core, two for
+    // light models (bench edge).
+    expect(planThreads({ cores: 2 })).toMatchObject({ inferenceThreads: 2, intraOpThreads: 1 });
+    expect(planThreads({ cores: 3 })).toMatchObject({ inferenceThreads: 3, intraOpThreads: 1 });
+    expect(planThreads({ cores: 1, lightModels: true })).toMatchObject({
+      inferenceThreads: 2,
+      intraOpThreads: 1,
+    });
+    expect(planThreads({ cores: 2, lightModels: true })).toMatchObject({
+      inferenceThreads: 4,
+      intraOpThreads: 1,
+    });
+    expect(planThreads({ cores: 8, lightModels: true })).toMatchObject({
+      inferenceThreads: 3,
+      intraOpThreads: 2,
+    });
   });
 
   it('honours explicit thread counts', () => {

@@ -18,4 +18,4 @@ export { LocalRedis, type LocalRedisOptions } from './redis/local-redis.ts';
 export { type RunningEdge, startEdge } from './server.ts';
 /** Test support: a private `redis-server` on a free port (tests, `storevision bench edge`). */
 export { startTestRedis, type TestRedis } from './testing/redis-server.ts';
-export { planThreads, type ThreadBudget } from './thread-budget.ts';
+export { lightModels, planThreads, type ThreadBudget } from './thread-budget.ts';

@@ -35,7 +35,7 @@ import { HealthService } from './services/health.service.ts';
 import { InferenceService } from './services/inference.service.ts';
 import { ResultService } from './services/result.service.ts';
 import { SnapshotUploader } from './services/snapshot-uploader.ts';
-import { planThreads, type ThreadBudget } from './thread-budget.ts';
+import { lightModels, planThreads, type ThreadBudget } from './thread-budget.ts';
 
 export interface EdgeNodeOptions {
   logger?: Logger;
@@ -97,11 +97,6 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
       'EDGE_ERR_INTERNAL',
       'createEdgeNode needs a redisUrl (server.ts starts an embedded Redis)',
     );
-  const threads = planThreads({
-    cores: config.cores,
-    inferenceThreads: config.inferenceThreads,
-    intraOpThreads: config.intraOpThreads,
-  });
   const retry = (times: number) => Math.min(100 * times, 1000);
   // Requests fail fast (503) while Redis is away instead of queueing in memory.
   const requestRedis = new Redis(config.redisUrl, {
@@ -170,6 +165,12 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
   });
   // Cached hub versions (verified) take the place of the bundled packages: offline restarts.
   const prepared = await prepareModels(config, logger);
+  const threads = planThreads({
+    cores: config.cores,
+    inferenceThreads: config.inferenceThreads,
+    intraOpThreads: config.intraOpThreads,
+    lightModels: await lightModels(Object.values(prepared.dirs)),
+  });
   const pool = new InferencePool({
     models: prepared.dirs,
     onModelRun: (model, version, inferMs) => prepared.health.record(model, version, inferMs),
