@@ -34,7 +34,6 @@ export function registerEdge(program: Command): void {
     .option(
       '--threads <n>',
       'inference worker threads (default: from the core budget; below 4 cores two per core for light models — input ≤ 416×416 — for throughput, one per core otherwise; --threads <cores> lowers latency at full load)',
-    )',
     )
     .option(
       '--intra-op-threads <n>',
@@ -94,7 +93,7 @@ export function registerEdge(program: Command): void {
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
     .addHelpText(
       'after',
-      `\nEvery option can also come from the environment: $EDGE_ENV_VARS.join(', ').\n` +
+      `\nEvery option can also come from the environment: ${EDGE_ENV_VARS.join(', ')}.\n` +
         'Options given here win over the environment.\n\nExample:\n' +
         '  storevision edge --port 8080 --redis-url redis://127.0.0.1:6379 --node-id store-1-a\n' +
         "  curl -H 'content-type: image/jpeg' --data-binary @frame.jpg localhost:8080/v1/models/person-detector/detect",
