@@ -2,7 +2,11 @@ import type { FrameJob } from '@storevision/contracts';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** The BullMQ queue of frame jobs; the job id is the frame id and the payload holds no bytes. */
+/**
+ * The BullMQ queue of frame jobs. A job is a camera's turn: queued by the frame that found none due
+ * (its id is that frame's id, its payload that frame's metadata, no bytes), it takes the camera's
+ * newest pending frame when it runs (`FrameRepository.claim`).
+ */
 export const FRAME_QUEUE_NAME = 'frames';
 
 export interface FrameQueueOptions {
@@ -25,22 +29,16 @@ export class FrameQueue {
     await this.queue.add('frame', job, {
       jobId: job.frameId,
       attempts: this.#attempts,
-      // Newest first. Every waiting job is a camera's newest frame (an older one is dropped and its
-      // job removed), so the order only decides which camera goes next: under overload FIFO would
-      // always take the frame closest to being superseded, about one camera period old, while LIFO
-      // takes the one that just arrived, so every processed frame is as fresh as the node allows
-      // (`storevision bench edge`, 3x overload). Evenly paced cameras are still served in turn.
+      // Newest first. A waiting job is a camera's turn and takes that camera's newest frame, so the
+      // order only decides which camera goes next: under overload LIFO serves the camera whose turn
+      // began last (`storevision bench edge`, 3x overload: fresher frames than FIFO). Evenly paced
+      // cameras are still served in turn.
       lifo: true,
       // Retries are immediate: the frame is live video, a later try is worth less every second.
       // Finished jobs are kept only as a short history; results live in the outbox.
       removeOnComplete: { count: 100 },
       removeOnFail: { count: 1000 },
     });
-  }
-
-  /** Best effort: a superseded frame's job is removed while it still waits (its claim would skip it anyway). */
-  async removeWaiting(frameId: string): Promise<void> {
-    await this.queue.remove(frameId).catch(() => 0);
   }
 
   async depth(): Promise<{

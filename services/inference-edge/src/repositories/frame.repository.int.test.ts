@@ -39,22 +39,60 @@ describe('LocalFrameBytes', () => {
   });
 });
 
+const meta = (frameId: string, cameraId: string) => ({
+  frameId,
+  cameraId,
+  captureTime: 1000,
+  receivedAt: 2000,
+  models: ['person-detector'],
+});
+
+describe('camera turns', () => {
+  it('queues one job per turn: a frame that supersedes a pending one rides the job already due', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'ct1', ...options });
+    expect(await repo.ingest(meta('a1', 'cam'), frame(1))).toEqual({ dropped: null, queueJob: true });
+    expect(await repo.ingest(meta('a2', 'cam'), frame(2))).toEqual({ dropped: 'a1', queueJob: false });
+    expect(await repo.ingest(meta('b1', 'other'), frame(3))).toEqual({ dropped: null, queueJob: true });
+    // The job (named after a1, the frame that queued it) takes the camera's newest frame, a2.
+    const taken = await repo.claim('a1', 'cam');
+    const { cameraId: _c, ...a2 } = meta('a2', 'cam');
+    expect(taken).toMatchObject({ kind: 'claimed', frame: a2 });
+    expect(taken.kind === 'claimed' && taken.bytes.equals(frame(2))).toBe(true);
+    // Its retry takes the same frame; another job finds nothing pending.
+    expect(await repo.claim('a1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'a2' } });
+    expect(await repo.claim('late-job', 'cam')).toEqual({ kind: 'none' });
+    // The turn ended with the claim: the next frame queues a job again.
+    expect(await repo.ingest(meta('a3', 'cam'), frame(4))).toEqual({ dropped: null, queueJob: true });
+    expect(await repo.stats('cam')).toMatchObject({ received: 3, dropped: 1 });
+  });
+
+  it('lets the next frame queue a job when a turn was never queued (its marker expires)', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'ct2', ...options, turnTtlMs: 200 });
+    expect((await repo.ingest(meta('c1', 'cam'), frame(1))).queueJob).toBe(true); // …and the add failed
+    expect((await repo.ingest(meta('c2', 'cam'), frame(2))).queueJob).toBe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await repo.ingest(meta('c3', 'cam'), frame(3))).toEqual({ dropped: 'c2', queueJob: true });
+    expect(await repo.claim('c3', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'c3' } });
+  });
+});
+
 describe('claims with frames held in memory', () => {
   it('hands this process its own bytes, and another process the bytes from Redis', async () => {
     const local = new LocalFrameBytes(1 << 20);
     const here = new FrameRepository(conn, { prefix: 'lf1', ...options, local });
     const elsewhere = new FrameRepository(conn, { prefix: 'lf1', ...options });
     const a = frame(7);
-    expect(await here.ingest('f1', 'cam', a)).toBeNull();
+    expect((await here.ingest(meta('f1', 'cam'), a)).dropped).toBeNull();
     const mine = await here.claim('f1', 'cam');
     expect(mine.kind === 'claimed' && mine.bytes).toBe(a); // the very buffer, not a copy from Redis
+    expect(mine.kind === 'claimed' && mine.owned).toBe(true);
 
     const b = frame(8);
-    await here.ingest('f2', 'cam2', b);
+    await here.ingest(meta('f2', 'cam2'), b);
     const theirs = await elsewhere.claim('f2', 'cam2');
     expect(theirs.kind === 'claimed' && theirs.bytes !== b && theirs.bytes.equals(b)).toBe(true);
 
-    // Completing ends the frame in memory and in Redis.
+    // Completing ends the frame in memory and in Redis; the job's retry finds it settled.
     await here.complete({
       frameId: 'f1',
       cameraId: 'cam',
@@ -67,25 +105,25 @@ describe('claims with frames held in memory', () => {
       models: {},
     });
     expect([local.get('f1'), await here.frameExists('f1')]).toEqual([undefined, false]);
-    expect(await here.claim('f1', 'cam')).toEqual({ kind: 'settled', fate: 'processed' });
+    expect(await here.claim('f1', 'cam')).toMatchObject({ kind: 'settled', fate: 'processed' });
   });
 
   it('forgets a superseded frame, reads Redis after an eviction, and still expires a lost frame', async () => {
     const local = new LocalFrameBytes(1500);
     const repo = new FrameRepository(conn, { prefix: 'lf2', ...options, local });
-    await repo.ingest('g1', 'cam', frame(1));
-    expect(await repo.ingest('g2', 'cam', frame(2))).toBe('g1');
+    await repo.ingest(meta('g1', 'cam'), frame(1));
+    expect((await repo.ingest(meta('g2', 'cam'), frame(2))).dropped).toBe('g1');
     expect(local.get('g1')).toBeUndefined();
-    expect(await repo.claim('g1', 'cam')).toEqual({ kind: 'settled', fate: 'dropped' });
 
-    await repo.ingest('h1', 'other', frame(3)); // evicts g2 (1500 bytes at most)
+    await repo.ingest(meta('h1', 'other'), frame(3)); // evicts g2 (1500 bytes at most)
     expect(local.get('g2')).toBeUndefined();
-    const g2 = await repo.claim('g2', 'cam');
-    expect(g2.kind === 'claimed' && g2.bytes.equals(frame(2))).toBe(true);
+    const g2 = await repo.claim('g1', 'cam');
+    expect(g2.kind === 'claimed' && g2.frame.frameId === 'g2' && g2.bytes.equals(frame(2))).toBe(true);
+    expect(g2.kind === 'claimed' && g2.owned).toBe(false);
 
     // Bytes gone from Redis (TTL): the claim says expired even though memory still holds them.
     await conn.del('lf2:frame:h1');
-    expect(await repo.claim('h1', 'other')).toEqual({ kind: 'expired' });
+    expect(await repo.claim('h1', 'other')).toMatchObject({ kind: 'expired', frame: { frameId: 'h1' } });
     expect(local.get('h1')).toBeUndefined();
     expect((await repo.stats('other')).failed).toBe(1);
   });

@@ -7,7 +7,12 @@ import type { Redis } from 'ioredis';
  *
  * Keys (all under `<prefix>:`):
  * - `frame:<frameId>`         the frame's encoded bytes, once, with a TTL
- * - `cam:<cameraId>:pending`  the id of the camera's newest frame not yet taken by a worker
+ * - `cam:<cameraId>:pending`  the camera's newest frame not yet taken by a worker:
+ *                              `<frameId>|<captureTime>|<receivedAt>|<model,model…>`
+ * - `cam:<cameraId>:turn`     set while a queued job is due to take the camera's pending frame (with a
+ *                              TTL, so a job that was never queued — Redis failed between the two
+ *                              calls — only delays the camera's next job, never stops it)
+ * - `turn:<jobId>`            the frame a job took (its retries take the same one), with a TTL
  * - `cam:<cameraId>:stats`    hash: received, processed, dropped, failed
  * - `cam:<cameraId>:latest`   hash: captureTime, result (JSON) of the newest processed frame
  * - `fate:<frameId>`          how a frame ended (processed | dropped | failed | expired), with a TTL
@@ -21,58 +26,74 @@ import type { Redis } from 'ioredis';
  * one deletes it), plus the frames in flight (at most one per inference thread, plus those waiting
  * for a retry), all with TTLs; the outbox is capped; fate markers expire. The number of cameras is
  * the one unbounded dimension (one slot, stats and latest hash each).
+ *
+ * Jobs are camera turns, not frames: a BullMQ job is queued when a frame finds no job due for its
+ * camera, and takes the camera's newest pending frame when it runs. A frame that supersedes a
+ * pending one costs no job (and no removal of the old one's), and a worker never draws a job whose
+ * frame was dropped meanwhile.
  */
 
 /**
- * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats. ARGV: 1 bytes, 2 frame TTL ms,
- * 3 frameId, 4 frame key prefix (`<prefix>:frame:`), 5 fate key prefix (`<prefix>:fate:`),
- * 6 fate TTL ms. Stores the bytes, makes this frame the camera's pending one; an older pending
- * frame is dropped (bytes deleted, fate `dropped`, counted). Returns the dropped frame id or false.
- * The previous frame's keys are built from ARGV because their id is only known inside the script
- * (fine on one Redis; a cluster would need hash tags per camera).
+ * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 camera turn. ARGV: 1 bytes,
+ * 2 frame TTL ms, 3 the frame's slot entry (`id|captureTime|receivedAt|models`), 4 frame key prefix
+ * (`<prefix>:frame:`), 5 fate key prefix (`<prefix>:fate:`), 6 fate TTL ms, 7 turn TTL ms.
+ * Stores the bytes and makes this frame the camera's pending one; an older pending frame is dropped
+ * (bytes deleted, fate `dropped`, counted). Returns {dropped frame id or '', '1' when the caller
+ * must queue a job for the camera (none was due), else '0'}. The previous frame's keys are built
+ * from ARGV because their id is only known inside the script (fine on one Redis; a cluster would
+ * need hash tags per camera).
  */
 const INGEST = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local prev = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'received', 1)
-if prev and prev ~= ARGV[3] then
-  redis.call('DEL', ARGV[4] .. prev)
-  redis.call('SET', ARGV[5] .. prev, 'dropped', 'PX', ARGV[6])
-  redis.call('HINCRBY', KEYS[3], 'dropped', 1)
-  return prev
+local need = '0'
+if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[7]) then need = '1' end
+local dropped = ''
+if prev then
+  local id = string.match(prev, '^[^|]+')
+  if id ~= string.match(ARGV[3], '^[^|]+') then
+    redis.call('DEL', ARGV[4] .. id)
+    redis.call('SET', ARGV[5] .. id, 'dropped', 'PX', ARGV[6])
+    redis.call('HINCRBY', KEYS[3], 'dropped', 1)
+    dropped = id
+  end
 end
-return false
+return {dropped, need}
 `;
 
 /**
- * A worker takes a frame. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 fate key.
- * ARGV: 1 frameId, 2 keep-alive of the bytes while in flight (ms), 3 fate TTL ms, 4 '1' when the
- * caller already holds the bytes (this process ingested the frame: see `LocalFrameBytes`).
- * Returns {'settled', fate} when the frame already ended (dropped, or processed by an earlier
- * attempt); {'expired'} when its bytes timed out before any worker took it (counted as failed);
- * else {'claimed', bytes}, or {'claimed'} without the bytes when the caller holds them. The bytes
- * stay until the result is written, so a retry after a crash or a watchdog kill finds them again.
+ * A job takes its camera's frame. KEYS: 1 camera pending slot, 2 camera stats, 3 the job's turn
+ * (`turn:<jobId>`), 4 camera turn. ARGV: 1 frame key prefix, 2 fate key prefix, 3 keep-alive of the
+ * bytes while in flight (ms), 4 fate TTL ms, 5 '1' to have the bytes returned.
+ * A retry takes the frame its job took before; a first try takes the camera's newest pending frame
+ * (and ends the camera's turn: the next frame queues a job). Returns {'none'} when nothing is
+ * pending; {'settled', entry, fate} when the frame already ended (processed by an earlier attempt);
+ * {'expired', entry} when its bytes timed out (counted as failed); else {'claimed', entry[, bytes]}.
+ * The bytes stay until the result is written, so a retry after a crash or a watchdog kill finds
+ * them again.
  */
 const CLAIM = `
-local fate = redis.call('GET', KEYS[4])
-if fate then return {'settled', fate} end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-local held = ARGV[4] == '1'
-local bytes = false
-if held then
-  bytes = redis.call('EXISTS', KEYS[1]) == 1
-else
-  bytes = redis.call('GET', KEYS[1])
+local entry = redis.call('GET', KEYS[3])
+if not entry then
+  entry = redis.call('GET', KEYS[1])
+  redis.call('DEL', KEYS[4])
+  if not entry then return {'none'} end
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[3], entry, 'PX', ARGV[4])
 end
-if not bytes then
-  redis.call('SET', KEYS[4], 'expired', 'PX', ARGV[3])
-  redis.call('HINCRBY', KEYS[3], 'failed', 1)
-  return {'expired'}
+local id = string.match(entry, '^[^|]+')
+local fate = redis.call('GET', ARGV[2] .. id)
+if fate then return {'settled', entry, fate} end
+local fk = ARGV[1] .. id
+if redis.call('PEXPIRE', fk, ARGV[3]) == 0 then
+  redis.call('SET', ARGV[2] .. id, 'expired', 'PX', ARGV[4])
+  redis.call('HINCRBY', KEYS[2], 'failed', 1)
+  return {'expired', entry}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-if held then return {'claimed'} end
-return {'claimed', bytes}
+if ARGV[5] == '1' then return {'claimed', entry, redis.call('GET', fk)} end
+return {'claimed', entry}
 `;
 
 /**
@@ -128,8 +149,9 @@ interface ScriptedRedis extends Redis {
     k1: string,
     k2: string,
     k3: string,
+    k4: string,
     ...argv: Array<string | Buffer | number>
-  ): Promise<string | null>;
+  ): Promise<[string, string]>;
   svClaimBuffer(
     k1: string,
     k2: string,
@@ -150,11 +172,32 @@ interface ScriptedRedis extends Redis {
   svFail(k1: string, k2: string, k3: string, k4: string, ...argv: Array<string | number>): Promise<number>;
 }
 
+/** What a frame's job needs besides its bytes (kept in the camera's pending slot). */
+export interface PendingFrame {
+  frameId: string;
+  captureTime: number;
+  receivedAt: number;
+  models: string[];
+}
+
 export type ClaimResult =
   /** `owned`: the bytes are this process's own copy (the ingested body), no longer kept anywhere else here. */
-  | { kind: 'claimed'; bytes: Buffer; owned: boolean }
-  | { kind: 'settled'; fate: string }
-  | { kind: 'expired' };
+  | { kind: 'claimed'; frame: PendingFrame; bytes: Buffer; owned: boolean }
+  | { kind: 'settled'; frame: PendingFrame; fate: string }
+  | { kind: 'expired'; frame: PendingFrame }
+  /** Nothing pending for the camera (another job took its newest frame). */
+  | { kind: 'none' };
+
+const entryOf = (f: PendingFrame) => `${f.frameId}|${f.captureTime}|${f.receivedAt}|${f.models.join(',')}`;
+function parseEntry(e: string): PendingFrame {
+  const [frameId = '', captureTime = '0', receivedAt = '0', models = ''] = e.split('|');
+  return {
+    frameId,
+    captureTime: Number(captureTime),
+    receivedAt: Number(receivedAt),
+    models: models ? models.split(',') : [],
+  };
+}
 
 /**
  * The bytes of frames this process ingested, kept in memory until the frame ends, so the worker
@@ -215,6 +258,12 @@ export interface FrameRepositoryOptions {
   outboxMaxLen: number;
   /** How long a frame kept for a snapshot waits for the snapshot uploader. @defaultValue 60 s */
   snapshotTtlMs?: number;
+  /**
+   * How long a camera's turn waits for its job before the next frame queues another (a job lost
+   * between ingest's two calls). A job that waits longer is not lost: a second one then finds
+   * nothing pending. @defaultValue 10 s
+   */
+  turnTtlMs?: number;
 }
 
 export interface OutboxEntry {
@@ -229,7 +278,7 @@ export interface OutboxEntry {
 }
 
 export function defineFrameScripts(redis: Redis): void {
-  redis.defineCommand('svIngest', { numberOfKeys: 3, lua: INGEST });
+  redis.defineCommand('svIngest', { numberOfKeys: 4, lua: INGEST });
   redis.defineCommand('svClaim', { numberOfKeys: 4, lua: CLAIM });
   redis.defineCommand('svComplete', { numberOfKeys: 7, lua: COMPLETE });
   redis.defineCommand('svFail', { numberOfKeys: 4, lua: FAIL });
@@ -253,44 +302,65 @@ export class FrameRepository {
     return this.#k('outbox');
   }
 
-  /** Stores a frame and makes it the camera's pending one; returns the id of a frame it dropped. */
-  async ingest(frameId: string, cameraId: string, bytes: Buffer): Promise<string | null> {
-    const dropped = await this.#redis.svIngest(
-      this.#k('frame', frameId),
-      this.#k('cam', cameraId, 'pending'),
-      this.#k('cam', cameraId, 'stats'),
+  /**
+   * Stores a frame and makes it the camera's pending one. `dropped`: the frame it superseded;
+   * `queueJob`: no job is due for the camera, so the caller queues one.
+   */
+  async ingest(
+    frame: PendingFrame & { cameraId: string },
+    bytes: Buffer,
+  ): Promise<{ dropped: string | null; queueJob: boolean }> {
+    const [dropped, need] = await this.#redis.svIngest(
+      this.#k('frame', frame.frameId),
+      this.#k('cam', frame.cameraId, 'pending'),
+      this.#k('cam', frame.cameraId, 'stats'),
+      this.#k('cam', frame.cameraId, 'turn'),
       bytes,
       this.#o.frameTtlMs,
-      frameId,
+      entryOf(frame),
       this.#k('frame', ''),
       this.#k('fate', ''),
       this.#o.fateTtlMs,
+      this.#o.turnTtlMs ?? 10_000,
     );
     if (dropped) this.#o.local?.delete(dropped);
-    this.#o.local?.set(frameId, bytes);
-    return dropped;
+    this.#o.local?.set(frame.frameId, bytes);
+    return { dropped: dropped || null, queueJob: need === '1' };
   }
 
-  async claim(frameId: string, cameraId: string): Promise<ClaimResult> {
-    const held = this.#o.local?.get(frameId);
+  /** Job `jobId` takes its camera's frame (see CLAIM). */
+  async claim(jobId: string, cameraId: string): Promise<ClaimResult> {
+    const local = this.#o.local;
     const r = await this.#redis.svClaimBuffer(
-      this.#k('frame', frameId),
       this.#k('cam', cameraId, 'pending'),
       this.#k('cam', cameraId, 'stats'),
-      this.#k('fate', frameId),
-      frameId,
+      this.#k('turn', jobId),
+      this.#k('cam', cameraId, 'turn'),
+      this.#k('frame', ''),
+      this.#k('fate', ''),
       this.#o.inFlightTtlMs,
       this.#o.fateTtlMs,
-      held ? '1' : '0',
+      local ? '0' : '1',
     );
     const kind = r[0]?.toString();
+    if (kind === 'none' || !r[1]) return { kind: 'none' };
+    const frame = parseEntry(r[1].toString());
     // The held body is handed to the caller (who may move it to an inference thread): a retry of
     // this frame reads the bytes from Redis, which keeps them until the frame ends.
-    this.#o.local?.delete(frameId);
-    if (kind === 'claimed')
-      return r[1] ? { kind, bytes: r[1], owned: false } : { kind, bytes: held!, owned: true };
-    if (kind === 'settled') return { kind, fate: r[1]?.toString() ?? '' };
-    return { kind: 'expired' };
+    const held = local?.get(frame.frameId);
+    local?.delete(frame.frameId);
+    if (kind === 'settled') return { kind, frame, fate: r[2]?.toString() ?? '' };
+    if (kind === 'expired') return { kind, frame };
+    if (r[2]) return { kind: 'claimed', frame, bytes: r[2], owned: false };
+    if (held) return { kind: 'claimed', frame, bytes: held, owned: true };
+    // Not held here (a retry in another process, or evicted): the bytes from Redis.
+    const bytes = await this.#redis.getBuffer(this.#k('frame', frame.frameId));
+    if (!bytes) {
+      // Gone between the two calls (its TTL): ended like any expired frame.
+      await this.fail(frame.frameId, cameraId, 'EDGE_ERR_FRAME_EXPIRED');
+      return { kind: 'expired', frame };
+    }
+    return { kind: 'claimed', frame, bytes, owned: false };
   }
 
   /** Writes a result once; false when this frame already had its ending. */

@@ -74,16 +74,19 @@ export class FrameProcessor {
     }
   }
 
-  async #process(job: Job<FrameJob>, frame: FrameJob, lease: ThreadLease): Promise<FrameOutcome> {
+  async #process(job: Job<FrameJob>, turn: FrameJob, lease: ThreadLease): Promise<FrameOutcome> {
     const { repository, metrics } = this.#o;
-    const camera = frame.cameraId;
-    const claim = await repository.claim(frame.frameId, camera);
+    const camera = turn.cameraId;
+    // The camera's newest frame (or, on a retry, the one this job took before).
+    const claim = await repository.claim(String(job.id ?? turn.frameId), camera);
+    if (claim.kind === 'none') return 'skipped';
     if (claim.kind === 'settled') return claim.fate === 'processed' ? 'duplicate' : 'skipped';
     if (claim.kind === 'expired') {
       metrics.framesFailed.inc({ camera, reason: 'expired' });
-      this.#log.warn({ frameId: frame.frameId, camera }, 'frame expired before a worker took it');
+      this.#log.warn({ frameId: claim.frame.frameId, camera }, 'frame expired before a worker took it');
       return 'expired';
     }
+    const frame = { ...claim.frame, cameraId: camera };
     const attempt = job.attemptsMade + 1;
     const fault = this.#o.injectFault?.(frame, attempt);
     let result: FrameResult;

@@ -34,7 +34,7 @@ export interface FrameServiceOptions {
   now?: () => number;
 }
 
-/** Frame ingest: checks, one copy of the bytes in Redis, newest-wins slot, one BullMQ job. */
+/** Frame ingest: checks, one copy of the bytes in Redis, newest-wins slot, a BullMQ job per camera turn. */
 export class FrameService {
   readonly #o: FrameServiceOptions;
   readonly #now: () => number;
@@ -63,26 +63,18 @@ export class FrameService {
     const bytes = input.body as Buffer;
     const frameId = randomUUID();
     const { repository, queue, metrics } = this.#o;
+    const frame = { frameId, cameraId: input.cameraId, captureTime, receivedAt, models: [...models] };
     const dropped = await withRedis(this.#o.retryAfterSeconds, async () => {
-      const prev = await repository.ingest(frameId, input.cameraId, bytes);
-      await queue.add({
-        frameId,
-        cameraId: input.cameraId,
-        captureTime,
-        receivedAt,
-        models: [...models],
-      });
-      return prev;
+      const r = await repository.ingest(frame, bytes);
+      // A job is a camera's turn: one already due takes this frame (the newest) when it runs.
+      if (r.queueJob) await queue.add(frame);
+      return r.dropped;
     });
     metrics.framesReceived.inc({ camera: input.cameraId });
     // Zero-valued series from a camera's first frame on, so dashboards see 0 drops rather than nothing.
     metrics.framesDropped.inc({ camera: input.cameraId }, 0);
     metrics.framesProcessed.inc({ camera: input.cameraId }, 0);
-    if (dropped) {
-      metrics.framesDropped.inc({ camera: input.cameraId });
-      // Its claim would find it settled and skip it; removing it just saves the worker a round trip.
-      void queue.removeWaiting(dropped);
-    }
+    if (dropped) metrics.framesDropped.inc({ camera: input.cameraId });
     return { frameId, cameraId: input.cameraId };
   }
 
