@@ -117,6 +117,16 @@ describe('storevision simulate', () => {
       expect(r.stdout).toContain('Usage: storevision');
     }
   });
+
+  it("lists the edge's environment variables and thread defaults in `edge --help`", async () => {
+    const r = await cli('edge', '--help');
+    expect(r.code).toBe(0);
+    // The variable names themselves, not a template left unexpanded.
+    expect(r.stdout).toMatch(/environment: EDGE_PORT, EDGE_HOST, /);
+    expect(r.stdout).toContain('EDGE_INFERENCE_THREADS');
+    expect(r.stdout).not.toContain('$EDGE_ENV_VARS');
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain('two per core for light models');
+  });
 });
 
 describe('storevision bench model', () => {
