@@ -20,14 +20,14 @@ export type ErrorBody = z.infer<typeof errorBodySchema>;
 export const frameAcceptedSchema = z.object({ frameId: z.string(), cameraId: cameraIdSchema });
 export type FrameAccepted = z.infer<typeof frameAcceptedSchema>;
 
-/** BullMQ job payload for one frame; the bytes are in Redis under the frame id, not in the job. */
+/**
+ * BullMQ job payload: a camera's turn. The job takes the camera's newest pending frame when it runs
+ * (whose capture time and models are kept with it in Redis, as are its bytes); `frameId` is the
+ * frame that opened the turn, also the job's id.
+ */
 export const frameJobSchema = z.object({
   frameId: z.string().min(1),
   cameraId: cameraIdSchema,
-  /** Epoch ms the camera took the frame (`x-capture-time`), else when the edge received it. */
-  captureTime: z.number().int().nonnegative(),
-  receivedAt: z.number().int().nonnegative(),
-  models: z.array(modelNameSchema).min(1),
 });
 export type FrameJob = z.infer<typeof frameJobSchema>;
 

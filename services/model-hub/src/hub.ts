@@ -125,16 +125,26 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
       config,
     );
     rollouts.start();
+    // Retention: a minute after start, then every interval (never overlapping; the timer does not
+    // hold the process). A camera that sent no snapshot for as long as events are kept is gone: its
+    // picture goes too.
+    let retention: NodeJS.Timeout | undefined;
     if (config.eventPruneIntervalMs > 0) {
-      ingest.startRetention(config.eventPruneIntervalMs);
-      // A camera that sent no snapshot for as long as events are kept is gone: its picture goes too.
-      snapshots.startRetention(config.eventPruneIntervalMs, config.eventRetentionMs);
+      const every = config.eventPruneIntervalMs;
+      const tick = async () => {
+        await ingest.prune().catch((err) => logger.warn({ err }, 'pruning store events failed'));
+        await snapshots
+          .prune(config.eventRetentionMs)
+          .catch((err) => logger.warn({ err }, 'pruning snapshots failed'));
+        if (retention) retention = setTimeout(tick, every).unref();
+      };
+      retention = setTimeout(tick, Math.min(60_000, every)).unref();
     }
     let closed: Promise<void> | undefined;
     const close = () => {
       closed ??= (async () => {
-        ingest.stopRetention();
-        snapshots.stopRetention();
+        clearTimeout(retention);
+        retention = undefined;
         rollouts.stop();
         await app.close();
         await database.close();

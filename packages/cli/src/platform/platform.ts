@@ -16,6 +16,7 @@
  * state, Redis AOF, rendered loops).
  */
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyticsConfigForScene } from '@storevision/analytics';
@@ -138,6 +139,9 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
     }
 
     const edges: RunningPlatform['edges'] = [];
+    // Every edge of the demo shares this machine: each budgets its threads for its share of the
+    // cores, not for all of them (2 cores, 2 edges: 1 core and 2 inference threads each).
+    const coresPerEdge = Math.max(1, Math.floor(os.availableParallelism() / (2 * storeIds.length)));
     for (const storeId of storeIds) {
       for (const suffix of ['a', 'b']) {
         const nodeId = `${storeId}-${suffix}`;
@@ -155,6 +159,8 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
           redisPrefix: nodeId,
           nodeId,
           extraArgs: [
+            '--cores',
+            String(coresPerEdge),
             '--data-dir',
             path.join(o.dataDir, 'edges', nodeId),
             '--store-id',

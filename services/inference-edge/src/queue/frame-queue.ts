@@ -4,8 +4,8 @@ import type { Redis } from 'ioredis';
 
 /**
  * The BullMQ queue of frame jobs. A job is a camera's turn: queued by the frame that found none due
- * (its id is that frame's id, its payload that frame's metadata, no bytes), it takes the camera's
- * newest pending frame when it runs (`FrameRepository.claim`).
+ * (its id is that frame's id, its payload `{frameId, cameraId}`), it takes the camera's newest
+ * pending frame when it runs (`FrameRepository.claim`).
  */
 export const FRAME_QUEUE_NAME = 'frames';
 

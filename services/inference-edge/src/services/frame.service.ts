@@ -67,7 +67,7 @@ export class FrameService {
     const dropped = await withRedis(this.#o.retryAfterSeconds, async () => {
       const r = await repository.ingest(frame, bytes);
       // A job is a camera's turn: one already due takes this frame (the newest) when it runs.
-      if (r.queueJob) await queue.add(frame);
+      if (r.queueJob) await queue.add({ frameId, cameraId: input.cameraId });
       return r.dropped;
     });
     metrics.framesReceived.inc({ camera: input.cameraId });

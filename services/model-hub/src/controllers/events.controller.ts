@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
@@ -6,6 +5,7 @@ import { HubError } from '../errors.ts';
 import type { EventIngestService } from '../services/event-ingest.service.ts';
 import type { SnapshotNotice } from '../services/snapshot.service.ts';
 import { inScope, storeScope } from '../services/token.service.ts';
+import { EventStreams } from './event-streams.ts';
 import { bearer, errors } from './schemas.ts';
 
 /** Events from edges in (`POST /v1/events/batch`), and live notices out to dashboards (SSE). */
@@ -72,12 +72,8 @@ export const eventsController: FastifyPluginAsync<{
     async (req) => ingest.ingest(req.body, storeScope(req.principal)),
   );
 
-  // Open live streams, ended when the hub closes (server.close would wait for them forever).
-  const open = new Set<ServerResponse>();
-  app.addHook('preClose', async () => {
-    for (const res of open) res.end();
-    open.clear();
-  });
+  // Live streams, ended when the hub closes.
+  const live = new EventStreams(app);
 
   app.get<{ Querystring: { store?: string } }>(
     '/v1/live',
@@ -97,35 +93,27 @@ export const eventsController: FastifyPluginAsync<{
       const scope = storeScope(req.principal);
       // Refused before the stream opens, so the client gets a JSON error, not an empty stream.
       if (store && !inScope(scope, store)) throw new HubError('HUB_ERR_STORE_NOT_FOUND', store);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 3000\n\n');
       const hears = (storeId: string) => (!store || storeId === store) && inScope(scope, storeId);
-      const offIngest = ingest.subscribe((n) => {
-        if (hears(n.storeId)) res.write(`event: ingest\ndata: ${JSON.stringify(n)}\n\n`);
+      const offs: Array<() => void> = [];
+      let ended = false;
+      const res = live.open(reply, {
+        retryMs: 3000,
+        keepAliveMs: 15_000,
+        onClose: () => {
+          ended = true;
+          for (const off of offs) off();
+        },
       });
+      if (ended) return;
+      offs.push(
+        ingest.subscribe((n) => {
+          if (hears(n.storeId)) res.write(`event: ingest\ndata: ${JSON.stringify(n)}\n\n`);
+        }),
+      );
       const offSnapshots = snapshots?.subscribe((n) => {
         if (hears(n.storeId)) res.write(`event: snapshot\ndata: ${JSON.stringify(n)}\n\n`);
       });
-      const off = () => {
-        offIngest();
-        offSnapshots?.();
-      };
-      const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-      open.add(res);
-      const done = () => {
-        off();
-        clearInterval(keepAlive);
-        open.delete(res);
-      };
-      req.raw.once('close', done);
-      res.once('close', done);
+      if (offSnapshots) offs.push(offSnapshots);
     },
   );
 };

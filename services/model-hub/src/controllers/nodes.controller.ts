@@ -1,9 +1,9 @@
-import type { ServerResponse } from 'node:http';
 import type { DesiredState } from '@storevision/contracts';
 import type { FastifyPluginAsync } from 'fastify';
 import { HubError } from '../errors.ts';
 import type { NodeService } from '../services/node.service.ts';
 import { inScope, storeScope } from '../services/token.service.ts';
+import { EventStreams } from './event-streams.ts';
 import { bearer, errors } from './schemas.ts';
 
 const nodeParams = {
@@ -29,14 +29,9 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService; pushHeart
   app,
   { nodes, pushHeartbeatMs = PUSH_HEARTBEAT_MS },
 ) => {
-  // Open push streams, ended when the hub closes (server.close would wait for them forever).
-  const streams = new Set<ServerResponse>();
-  // Long-polls and push streams must not hold the hub's shutdown.
-  app.addHook('preClose', async () => {
-    nodes.close();
-    for (const res of streams) res.end();
-    streams.clear();
-  });
+  // Push streams, ended when the hub closes; long-polls must not hold the shutdown either.
+  const streams = new EventStreams(app);
+  app.addHook('preClose', async () => nodes.close());
 
   app.post(
     '/v1/enrolment-tokens',
@@ -182,17 +177,19 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService; pushHeart
       // Read before the stream opens: a bad node id or another node's token gets a JSON error.
       const first = await nodes.desiredState(nodeId, principal);
       const lastEventId = req.headers['last-event-id'];
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write(`retry: ${PUSH_RETRY_MS}\n\n`);
-      let sentEtag = typeof lastEventId === 'string' ? lastEventId : undefined;
       let ended = false;
+      let unsubscribe = () => {};
+      // The state is re-read at each heartbeat too (a missed notice costs one heartbeat at most).
+      const res = streams.open(reply, {
+        retryMs: PUSH_RETRY_MS,
+        keepAliveMs: pushHeartbeatMs,
+        onKeepAlive: () => reread(),
+        onClose: () => {
+          ended = true;
+          unsubscribe();
+        },
+      });
+      let sentEtag = typeof lastEventId === 'string' ? lastEventId : undefined;
       const send = (state: DesiredState) => {
         if (ended || state.etag === sentEtag) return;
         sentEtag = state.etag;
@@ -225,20 +222,7 @@ export const nodesController: FastifyPluginAsync<{ nodes: NodeService; pushHeart
           reading = undefined;
         });
       };
-      const unsubscribe = nodes.subscribe(nodeId, reread);
-      const heartbeat = setInterval(() => {
-        res.write(': keep-alive\n\n');
-        reread();
-      }, pushHeartbeatMs);
-      streams.add(res);
-      const done = () => {
-        ended = true;
-        unsubscribe();
-        clearInterval(heartbeat);
-        streams.delete(res);
-      };
-      req.raw.once('close', done);
-      res.once('close', done);
+      if (!ended) unsubscribe = nodes.subscribe(nodeId, reread);
     },
   );
 

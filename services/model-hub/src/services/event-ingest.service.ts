@@ -45,7 +45,6 @@ export class EventIngestService {
   readonly #log: Logger;
   readonly #bus = new EventEmitter();
   readonly #now: () => Date;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: EventIngestOptions) {
     this.#o = opts;
@@ -171,23 +170,6 @@ export class EventIngestService {
     if (res.events > 0 || res.minuteRollups > 0 || res.levelSamples > 0)
       this.#log.info(res, 'pruned store events past retention');
     return res;
-  }
-
-  /** Runs `prune` a minute from now, then every `everyMs` (never overlapping; the timer does not hold the process). */
-  startRetention(everyMs = 3_600_000): void {
-    const tick = () => {
-      this.prune()
-        .catch((err) => this.#log.warn({ err }, 'pruning store events failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(tick, everyMs).unref();
-        });
-    };
-    this.#timer = setTimeout(tick, Math.min(60_000, everyMs)).unref();
-  }
-
-  stopRetention(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 }
 

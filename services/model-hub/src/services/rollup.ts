@@ -234,12 +234,7 @@ export class RowSet {
         start: k.start,
         cameraId: k.cameraId,
         subject: k.subject,
-        n: 0,
-        sum: 0,
-        max: Number.NEGATIVE_INFINITY,
-        h: new Array(HISTOGRAM_BINS).fill(0),
-        wsum: 0,
-        wms: 0,
+        ...emptyAcc(),
       };
       this.rows.set(key, r);
     }

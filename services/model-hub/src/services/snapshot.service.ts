@@ -43,7 +43,6 @@ export class SnapshotService {
   readonly #log: Logger;
   readonly #bus = new EventEmitter();
   readonly #now: () => Date;
-  #timer: NodeJS.Timeout | undefined;
 
   constructor(opts: SnapshotServiceOptions) {
     this.#o = opts;
@@ -167,23 +166,6 @@ export class SnapshotService {
     }
     if (n > 0) this.#log.info({ snapshots: n }, 'pruned snapshots of cameras gone quiet');
     return n;
-  }
-
-  /** Runs `prune(keepMs)` a minute from now, then every `everyMs` (the timer does not hold the process). */
-  startRetention(everyMs: number, keepMs: number): void {
-    const tick = () => {
-      this.prune(keepMs)
-        .catch((err) => this.#log.warn({ err }, 'pruning snapshots failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(tick, everyMs).unref();
-        });
-    };
-    this.#timer = setTimeout(tick, Math.min(60_000, everyMs)).unref();
-  }
-
-  stopRetention(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 
   async #record(storeId: string, cameraId: string, scope?: readonly string[]): Promise<SnapshotRecord> {
