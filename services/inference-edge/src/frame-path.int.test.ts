@@ -183,6 +183,50 @@ describe('frame path through Redis and BullMQ', () => {
     for (const id of ids) expect(await n.repository.frameExists(id)).toBe(false);
   });
 
+  it('lets a turn go on with its camera’s next frames, while cameras beyond the job slots still take turns', async () => {
+    // One inference thread: two job slots.
+    node = await startTestEdge(redis.url);
+    const n = node;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const idle = async () => {
+      const d = await n.queue.depth();
+      return d.waiting + d.active === 0 ? true : undefined;
+    };
+    // One camera sending faster than it is processed: its frames ride one job per turn.
+    for (let i = 0; i < 30; i++) {
+      expect((await post(n, 'solo', frames[i % frames.length]!.jpeg, 7000 + i)).statusCode).toBe(202);
+      await sleep(10);
+    }
+    await waitFor(idle, 30_000);
+    const solo = await n.repository.stats('solo');
+    expect(solo.processed + solo.dropped).toBe(30);
+    const jobs = (await n.queue.depth()).completed;
+    expect(solo.processed).toBeGreaterThanOrEqual(5);
+    expect(jobs).toBeLessThan(solo.processed / 2);
+
+    // Four cameras on two job slots, every camera always with a frame pending: the turns rotate.
+    const cams = ['rot-0', 'rot-1', 'rot-2', 'rot-3'];
+    const until = Date.now() + 3000;
+    await Promise.all(
+      cams.map(async (c, k) => {
+        for (let i = 0; Date.now() < until; i++) {
+          expect((await post(n, c, frames[(i + k) % frames.length]!.jpeg, 9000 + i)).statusCode).toBe(202);
+          await sleep(5);
+        }
+      }),
+    );
+    await waitFor(idle, 30_000);
+    const processed = await Promise.all(cams.map(async (c) => (await n.repository.stats(c)).processed));
+    const total = processed.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThanOrEqual(20);
+    // Each camera got a fair share: none below half of an even split.
+    for (const p of processed) expect(p).toBeGreaterThanOrEqual(total / cams.length / 2);
+    for (const c of cams) {
+      const st = await n.repository.stats(c);
+      expect(st.processed + st.dropped + st.failed).toBe(st.received);
+    }
+  });
+
   it('counts a frame only the decoder finds broken as failed at once, without retrying it', async () => {
     node = await startTestEdge(redis.url);
     const n = node;

@@ -188,6 +188,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     connection: workerRedis,
     prefix: bullPrefix,
     repository: workerRepository,
+    queue,
     pool,
     metrics,
     logger,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FrameJob } from '@storevision/contracts';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -25,20 +26,29 @@ export class FrameQueue {
     this.#attempts = opts.attempts;
   }
 
-  async add(job: FrameJob): Promise<void> {
+  /**
+   * Queues a camera's turn. `requeue`: a turn that yielded to others (`FrameProcessor`) goes to the
+   * back of the queue, under a fresh job id (its first job may still be in the finished history).
+   */
+  async add(job: FrameJob, opts: { requeue?: boolean } = {}): Promise<void> {
     await this.queue.add('frame', job, {
-      jobId: job.frameId,
+      jobId: opts.requeue ? `${job.frameId}.${randomUUID()}` : job.frameId,
       attempts: this.#attempts,
       // Newest first. A waiting job is a camera's turn and takes that camera's newest frame, so the
       // order only decides which camera goes next: under overload LIFO serves the camera whose turn
       // began last (`storevision bench edge`, 3x overload: fresher frames than FIFO). Evenly paced
-      // cameras are still served in turn.
-      lifo: true,
+      // cameras are still served in turn. A turn that yielded waits behind every other.
+      lifo: !opts.requeue,
       // Retries are immediate: the frame is live video, a later try is worth less every second.
       // Finished jobs are kept only as a short history; results live in the outbox.
       removeOnComplete: { count: 100 },
       removeOnFail: { count: 1000 },
     });
+  }
+
+  /** The Redis list of jobs waiting for a worker (a turn goes on only while it is empty). */
+  get waitListKey(): string {
+    return this.queue.keys.wait!;
   }
 
   async depth(): Promise<{

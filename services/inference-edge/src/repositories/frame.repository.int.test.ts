@@ -58,12 +58,53 @@ describe('camera turns', () => {
     const { cameraId: _c, ...a2 } = meta('a2', 'cam');
     expect(taken).toMatchObject({ kind: 'claimed', frame: a2 });
     expect(taken.kind === 'claimed' && taken.bytes.equals(frame(2))).toBe(true);
-    // Its retry takes the same frame; another job finds nothing pending.
+    // Its retry takes the same frame; another job finds nothing pending, which ends the turn.
     expect(await repo.claim('a1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'a2' } });
     expect(await repo.claim('late-job', 'cam')).toEqual({ kind: 'none' });
-    // The turn ended with the claim: the next frame queues a job again.
     expect(await repo.ingest(meta('a3', 'cam'), frame(4))).toEqual({ dropped: null, queueJob: true });
     expect(await repo.stats('cam')).toMatchObject({ received: 3, dropped: 1 });
+  });
+
+  it('keeps a turn with its job while it works, goes on with the next frame, and yields to waiting turns', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'ct3', ...options });
+    const waitList = 'ct3:bull:frames:wait';
+    const next = { next: true, waitListKey: waitList };
+    expect((await repo.ingest(meta('d1', 'cam'), frame(1))).queueJob).toBe(true);
+    expect(await repo.claim('d1', 'cam', { waitListKey: waitList })).toMatchObject({
+      kind: 'claimed',
+      frame: { frameId: 'd1' },
+    });
+    // While d1 is in flight the turn stays with its job: a new frame queues nothing…
+    expect(await repo.ingest(meta('d2', 'cam'), frame(2))).toEqual({ dropped: null, queueJob: false });
+    // …and the job takes it itself once d1 is done, as no other turn waits.
+    expect(await repo.claim('d1', 'cam', next)).toMatchObject({ kind: 'claimed', frame: { frameId: 'd2' } });
+    // Its retry would take d2, the frame it took last.
+    expect(await repo.claim('d1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'd2' } });
+    // Another camera's turn waits: the job yields (the frame stays pending, the turn stays set).
+    expect((await repo.ingest(meta('d3', 'cam'), frame(3))).queueJob).toBe(false);
+    await conn.rpush(waitList, 'other-camera-turn');
+    expect(await repo.claim('d1', 'cam', next)).toMatchObject({ kind: 'yield', frame: { frameId: 'd3' } });
+    expect(await repo.ingest(meta('d4', 'cam'), frame(4))).toEqual({ dropped: 'd3', queueJob: false });
+    await conn.del(waitList);
+    // The turn queued again takes the newest frame; with nothing left the turn ends.
+    expect(await repo.claim('d3.requeued', 'cam')).toMatchObject({
+      kind: 'claimed',
+      frame: { frameId: 'd4' },
+    });
+    expect(await repo.claim('d3.requeued', 'cam', next)).toEqual({ kind: 'none' });
+    expect((await repo.ingest(meta('d5', 'cam'), frame(5))).queueJob).toBe(true);
+    // A turn that cannot go on hands back its pending frame (the caller queues it) or ends.
+    await repo.claim('d5', 'cam');
+    expect((await repo.ingest(meta('d6', 'cam'), frame(6))).queueJob).toBe(false);
+    expect(await repo.endTurn('cam')).toMatchObject({ frameId: 'd6' });
+    expect(await repo.ingest(meta('d7', 'cam'), frame(7))).toEqual({ dropped: 'd6', queueJob: false });
+    expect(await repo.claim('d6.requeued', 'cam')).toMatchObject({
+      kind: 'claimed',
+      frame: { frameId: 'd7' },
+    });
+    expect(await repo.endTurn('cam')).toBeUndefined();
+    expect((await repo.ingest(meta('d8', 'cam'), frame(8))).queueJob).toBe(true);
+    expect(await repo.stats('cam')).toMatchObject({ received: 8, dropped: 2 });
   });
 
   it('lets the next frame queue a job when a turn was never queued (its marker expires)', async () => {

@@ -9,9 +9,10 @@ import type { Redis } from 'ioredis';
  * - `frame:<frameId>`         the frame's encoded bytes, once, with a TTL
  * - `cam:<cameraId>:pending`  the camera's newest frame not yet taken by a worker:
  *                              `<frameId>|<captureTime>|<receivedAt>|<model,model…>`
- * - `cam:<cameraId>:turn`     set while a queued job is due to take the camera's pending frame (with a
- *                              TTL, so a job that was never queued — Redis failed between the two
- *                              calls — only delays the camera's next job, never stops it)
+ * - `cam:<cameraId>:turn`     set while a job is due for the camera or working on it (with a TTL that
+ *                              each claim renews, so a job that was never queued — Redis failed
+ *                              between the two calls — or died with its process only delays the
+ *                              camera's next job, never stops it)
  * - `turn:<jobId>`            the frame a job took (its retries take the same one), with a TTL
  * - `cam:<cameraId>:stats`    hash: received, processed, dropped, failed
  * - `cam:<cameraId>:latest`   hash: captureTime, result (JSON) of the newest processed frame
@@ -30,7 +31,10 @@ import type { Redis } from 'ioredis';
  * Jobs are camera turns, not frames: a BullMQ job is queued when a frame finds no job due for its
  * camera, and takes the camera's newest pending frame when it runs. A frame that supersedes a
  * pending one costs no job (and no removal of the old one's), and a worker never draws a job whose
- * frame was dropped meanwhile.
+ * frame was dropped meanwhile. A turn goes on after its frame (NEXT): while no other camera's turn
+ * waits in the queue, the job takes its camera's next frame itself, so a node with no more cameras
+ * than job slots pays BullMQ's job lifecycle once per turn, not once per frame; when one waits, the
+ * turn goes to the back of the queue (the caller queues it again) and the cameras take turns.
  */
 
 /**
@@ -65,24 +69,35 @@ return {dropped, need}
 
 /**
  * A job takes its camera's frame. KEYS: 1 camera pending slot, 2 camera stats, 3 the job's turn
- * (`turn:<jobId>`), 4 camera turn. ARGV: 1 frame key prefix, 2 fate key prefix, 3 keep-alive of the
- * bytes while in flight (ms), 4 fate TTL ms, 5 '1' to have the bytes returned.
- * A retry takes the frame its job took before; a first try takes the camera's newest pending frame
- * (and ends the camera's turn: the next frame queues a job). Returns {'none'} when nothing is
- * pending; {'settled', entry, fate} when the frame already ended (processed by an earlier attempt);
- * {'expired', entry} when its bytes timed out (counted as failed); else {'claimed', entry[, bytes]}.
- * The bytes stay until the result is written, so a retry after a crash or a watchdog kill finds
- * them again.
+ * (`turn:<jobId>`), 4 camera turn, 5 the BullMQ queue's wait list. ARGV: 1 frame key prefix, 2 fate
+ * key prefix, 3 keep-alive of the bytes while in flight (ms), 4 fate TTL ms, 5 '1' to have the bytes
+ * returned, 6 turn TTL ms, 7 'next' when the job has ended a frame and goes on with its turn.
+ * A first claim takes the frame its job took before (a retry), else the camera's newest pending
+ * one. The turn stays with the job (renewed) while it holds a frame; with nothing pending it ends
+ * (the next frame queues a job). NEXT takes the camera's newest pending frame unless other turns
+ * wait in the queue: then {'yield', entry} — the turn stays set and the caller queues it again.
+ * Returns {'none'} when nothing is pending; {'settled', entry, fate} when the frame already ended
+ * (processed by an earlier attempt); {'expired', entry} when its bytes timed out (counted as
+ * failed); else {'claimed', entry[, bytes]}. The bytes stay until the result is written, so a retry
+ * after a crash or a watchdog kill finds them again.
  */
 const CLAIM = `
-local entry = redis.call('GET', KEYS[3])
+local entry = false
+if ARGV[7] ~= 'next' then entry = redis.call('GET', KEYS[3]) end
 if not entry then
   entry = redis.call('GET', KEYS[1])
-  redis.call('DEL', KEYS[4])
-  if not entry then return {'none'} end
+  if not entry then
+    redis.call('DEL', KEYS[4])
+    return {'none'}
+  end
+  if ARGV[7] == 'next' and redis.call('LLEN', KEYS[5]) > 0 then
+    redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+    return {'yield', entry}
+  end
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[3], entry, 'PX', ARGV[4])
 end
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
 local id = string.match(entry, '^[^|]+')
 local fate = redis.call('GET', ARGV[2] .. id)
 if fate then return {'settled', entry, fate} end
@@ -132,6 +147,21 @@ return 1
 `;
 
 /**
+ * A turn that cannot go on (its job failed for good, or the worker is pausing). KEYS: 1 camera
+ * pending slot, 2 camera turn. ARGV: 1 turn TTL ms. With a frame pending the turn stays set and the
+ * pending entry is returned (the caller queues the turn again); else the turn ends and '' is returned.
+ */
+const END_TURN = `
+local entry = redis.call('GET', KEYS[1])
+if entry then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+  return entry
+end
+redis.call('DEL', KEYS[2])
+return ''
+`;
+
+/**
  * A frame given up on. KEYS: 1 frame key, 2 camera stats, 3 fate key, 4 outbox.
  * ARGV: 1 fate TTL ms, 2 error code, 3 outbox max length, 4 frameId, 5 cameraId.
  * Idempotent like COMPLETE; returns 1 when this call counted the failure.
@@ -157,8 +187,10 @@ interface ScriptedRedis extends Redis {
     k2: string,
     k3: string,
     k4: string,
+    k5: string,
     ...argv: Array<string | number>
   ): Promise<Buffer[]>;
+  svEndTurn(k1: string, k2: string, ttlMs: number): Promise<string>;
   svComplete(
     k1: string,
     k2: string,
@@ -185,8 +217,10 @@ export type ClaimResult =
   | { kind: 'claimed'; frame: PendingFrame; bytes: Buffer; owned: boolean }
   | { kind: 'settled'; frame: PendingFrame; fate: string }
   | { kind: 'expired'; frame: PendingFrame }
-  /** Nothing pending for the camera (another job took its newest frame). */
-  | { kind: 'none' };
+  /** Nothing pending for the camera (another job took its newest frame); the turn has ended. */
+  | { kind: 'none' }
+  /** `next` only: a frame is pending but other cameras' turns wait; the caller queues this turn again. */
+  | { kind: 'yield'; frame: PendingFrame };
 
 const entryOf = (f: PendingFrame) => `${f.frameId}|${f.captureTime}|${f.receivedAt}|${f.models.join(',')}`;
 function parseEntry(e: string): PendingFrame {
@@ -279,7 +313,8 @@ export interface OutboxEntry {
 
 export function defineFrameScripts(redis: Redis): void {
   redis.defineCommand('svIngest', { numberOfKeys: 4, lua: INGEST });
-  redis.defineCommand('svClaim', { numberOfKeys: 4, lua: CLAIM });
+  redis.defineCommand('svClaim', { numberOfKeys: 5, lua: CLAIM });
+  redis.defineCommand('svEndTurn', { numberOfKeys: 2, lua: END_TURN });
   redis.defineCommand('svComplete', { numberOfKeys: 7, lua: COMPLETE });
   redis.defineCommand('svFail', { numberOfKeys: 4, lua: FAIL });
 }
@@ -328,23 +363,34 @@ export class FrameRepository {
     return { dropped: dropped || null, queueJob: need === '1' };
   }
 
-  /** Job `jobId` takes its camera's frame (see CLAIM). */
-  async claim(jobId: string, cameraId: string): Promise<ClaimResult> {
+  /**
+   * Job `jobId` takes its camera's frame (see CLAIM). `next`: the job has ended a frame and goes on
+   * with its turn unless turns of other cameras wait in `waitListKey` (the BullMQ queue's wait list).
+   */
+  async claim(
+    jobId: string,
+    cameraId: string,
+    opts: { next?: boolean; waitListKey?: string } = {},
+  ): Promise<ClaimResult> {
     const local = this.#o.local;
     const r = await this.#redis.svClaimBuffer(
       this.#k('cam', cameraId, 'pending'),
       this.#k('cam', cameraId, 'stats'),
       this.#k('turn', jobId),
       this.#k('cam', cameraId, 'turn'),
+      opts.waitListKey ?? this.#k('no-wait-list'),
       this.#k('frame', ''),
       this.#k('fate', ''),
       this.#o.inFlightTtlMs,
       this.#o.fateTtlMs,
       local ? '0' : '1',
+      this.#o.turnTtlMs ?? 10_000,
+      opts.next ? 'next' : 'first',
     );
     const kind = r[0]?.toString();
     if (kind === 'none' || !r[1]) return { kind: 'none' };
     const frame = parseEntry(r[1].toString());
+    if (kind === 'yield') return { kind, frame };
     // The held body is handed to the caller (who may move it to an inference thread): a retry of
     // this frame reads the bytes from Redis, which keeps them until the frame ends.
     const held = local?.get(frame.frameId);
@@ -361,6 +407,19 @@ export class FrameRepository {
       return { kind: 'expired', frame };
     }
     return { kind: 'claimed', frame, bytes, owned: false };
+  }
+
+  /**
+   * Ends a turn that cannot go on. Returns the camera's pending frame when there is one: its turn is
+   * still set, and the caller must queue a job for it.
+   */
+  async endTurn(cameraId: string): Promise<PendingFrame | undefined> {
+    const entry = await this.#redis.svEndTurn(
+      this.#k('cam', cameraId, 'pending'),
+      this.#k('cam', cameraId, 'turn'),
+      this.#o.turnTtlMs ?? 10_000,
+    );
+    return entry ? parseEntry(entry) : undefined;
   }
 
   /** Writes a result once; false when this frame already had its ending. */
