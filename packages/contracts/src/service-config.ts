@@ -43,3 +43,26 @@ export const envRecord = (v: string): Record<string, string> =>
       .map((kv) => kv.split('=').map((s) => s.trim()) as [string, string])
       .filter((kv) => kv[0]),
   );
+
+/** The part of a Fastify app (or any HTTP app) that `closeServer` needs. */
+export interface ClosableHttpApp {
+  server: { closeAllConnections(): void };
+  close(): PromiseLike<unknown>;
+}
+
+/**
+ * Closes an HTTP app the way every service stops: requests in flight get `graceMs` to finish, then
+ * every connection still open is cut. Without the cut, `close()` waits on any connection that has
+ * not finished a request — a client that connected and sent nothing, or half a request, or gave up
+ * on a long-poll and left its socket half-open — which Node never times out (no request started,
+ * so neither `headersTimeout` nor `requestTimeout` applies): a shutdown that hangs until the
+ * supervisor kills the process.
+ */
+export async function closeServer(app: ClosableHttpApp, graceMs = 2000): Promise<void> {
+  const force = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(force);
+  }
+}

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { FrameJob, NodeAssignment } from '@storevision/contracts';
+import { closeServer, type FrameJob, type NodeAssignment } from '@storevision/contracts';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -423,7 +423,8 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
       await agent?.close();
       await pullers.close();
       failover?.close();
-      await app.close();
+      // Requests get 2 s to finish, then connections go (a half-open one would hold close forever).
+      await closeServer(app);
       await uploader?.close().catch(() => {});
       await snapshots?.close().catch(() => {});
       await processor.close().catch(() => {});

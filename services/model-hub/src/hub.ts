@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { closeServer } from '@storevision/contracts';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { build } from './app.ts';
@@ -146,7 +147,8 @@ export async function createHub(config: HubConfig, opts: HubOptions = {}): Promi
         clearTimeout(retention);
         retention = undefined;
         rollouts.stop();
-        await app.close();
+        // Requests get 2 s to finish, then connections go (a half-open one would hold close forever).
+        await closeServer(app);
         await database.close();
       })();
       return closed;

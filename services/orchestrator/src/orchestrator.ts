@@ -1,4 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { closeServer } from '@storevision/contracts';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { build } from './app.ts';
@@ -136,11 +137,8 @@ export async function createOrchestrator(
       running = false;
       failover.stop();
       await catalog?.close();
-      // A client that gave up on a long-poll can leave its connection half-open; server.close()
-      // would then wait about a minute for it. Requests get 2 s to finish, then connections go.
-      const force = setTimeout(() => app.server.closeAllConnections(), 2000);
-      await app.close();
-      clearTimeout(force);
+      // Requests get 2 s to finish, then connections go (a half-open one would hold close forever).
+      await closeServer(app);
       await kubernetes?.close();
       await repository.flush();
     })();
