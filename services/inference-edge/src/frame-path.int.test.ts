@@ -227,6 +227,31 @@ describe('frame path through Redis and BullMQ', () => {
     }
   });
 
+  it('keeps every thread busy for a single camera: a frame that arrives while its turn runs gets a job of its own', async () => {
+    node = await startTestEdge(redis.url, { inferenceThreads: 2 });
+    const n = node;
+    let maxBusy = 0;
+    const sampler = setInterval(() => {
+      maxBusy = Math.max(maxBusy, n.pool.stats.busy);
+    }, 1);
+    try {
+      for (let i = 0; i < 40; i++) {
+        expect((await post(n, 'single', frames[i % frames.length]!.jpeg, 11_000 + i)).statusCode).toBe(202);
+        await new Promise((r) => setTimeout(r, 4));
+      }
+      await waitFor(async () => {
+        const d = await n.queue.depth();
+        return d.waiting + d.active === 0 ? true : undefined;
+      }, 30_000);
+    } finally {
+      clearInterval(sampler);
+    }
+    const st = await n.repository.stats('single');
+    expect(st.processed + st.dropped).toBe(40);
+    // Both inference threads worked on this one camera's frames at the same time.
+    expect(maxBusy).toBe(2);
+  });
+
   it('counts a frame only the decoder finds broken as failed at once, without retrying it', async () => {
     node = await startTestEdge(redis.url);
     const n = node;

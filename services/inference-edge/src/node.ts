@@ -131,6 +131,20 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     throw err;
   }
 
+  // Cached hub versions (verified) take the place of the bundled packages: offline restarts.
+  const prepared = await prepareModels(config, logger);
+  const threads = planThreads({
+    cores: config.cores,
+    inferenceThreads: config.inferenceThreads,
+    intraOpThreads: config.intraOpThreads,
+    lightModels: await lightModels(Object.values(prepared.dirs)),
+  });
+  const bullPrefix = `${config.redisPrefix}:bull`;
+  const queue = new FrameQueue({
+    connection: requestRedis,
+    prefix: bullPrefix,
+    attempts: config.frameAttempts,
+  });
   const inFlightTtlMs = config.frameTtlMs + config.frameAttempts * config.inferenceTimeoutMs * 2 + 60_000;
   const repoOptions: FrameRepositoryOptions = {
     prefix: config.redisPrefix,
@@ -140,15 +154,11 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     outboxMaxLen: config.outboxMaxLen,
     snapshotTtlMs: Math.max(2 * config.snapshotIntervalMs, 30_000),
     ...(config.localFrameBytes > 0 ? { local: new LocalFrameBytes(config.localFrameBytes) } : {}),
+    queueKeys: queue.keys,
+    threads: threads.inferenceThreads,
   };
   const repository = new FrameRepository(requestRedis, repoOptions);
   const workerRepository = new FrameRepository(workerRedis, repoOptions);
-  const bullPrefix = `${config.redisPrefix}:bull`;
-  const queue = new FrameQueue({
-    connection: requestRedis,
-    prefix: bullPrefix,
-    attempts: config.frameAttempts,
-  });
   const analyticsOptions = {
     prefix: config.redisPrefix,
     eventRetentionMs: config.eventRetentionMs,
@@ -162,14 +172,6 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     queueDepth: () => queue.depth(),
     eventOutboxLength: () => analyticsRepository.eventCount(),
     eventOutboxTotals: () => eventOutbox.totals(),
-  });
-  // Cached hub versions (verified) take the place of the bundled packages: offline restarts.
-  const prepared = await prepareModels(config, logger);
-  const threads = planThreads({
-    cores: config.cores,
-    inferenceThreads: config.inferenceThreads,
-    intraOpThreads: config.intraOpThreads,
-    lightModels: await lightModels(Object.values(prepared.dirs)),
   });
   const pool = new InferencePool({
     models: prepared.dirs,

@@ -46,9 +46,9 @@ export class FrameQueue {
     });
   }
 
-  /** The Redis list of jobs waiting for a worker (a turn goes on only while it is empty). */
-  get waitListKey(): string {
-    return this.queue.keys.wait!;
+  /** The Redis lists of jobs waiting for a worker and running (see `FrameRepository`). */
+  get keys(): { wait: string; active: string } {
+    return { wait: this.queue.keys.wait!, active: this.queue.keys.active! };
   }
 
   async depth(): Promise<{

@@ -58,34 +58,34 @@ describe('camera turns', () => {
     const { cameraId: _c, ...a2 } = meta('a2', 'cam');
     expect(taken).toMatchObject({ kind: 'claimed', frame: a2 });
     expect(taken.kind === 'claimed' && taken.bytes.equals(frame(2))).toBe(true);
-    // Its retry takes the same frame; another job finds nothing pending, which ends the turn.
+    // Its retry takes the same frame; another job finds nothing pending.
     expect(await repo.claim('a1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'a2' } });
     expect(await repo.claim('late-job', 'cam')).toEqual({ kind: 'none' });
+    // No job is running in BullMQ's active list (none here): the next frame gets a job of its own.
     expect(await repo.ingest(meta('a3', 'cam'), frame(4))).toEqual({ dropped: null, queueJob: true });
     expect(await repo.stats('cam')).toMatchObject({ received: 3, dropped: 1 });
   });
 
   it('keeps a turn with its job while it works, goes on with the next frame, and yields to waiting turns', async () => {
-    const repo = new FrameRepository(conn, { prefix: 'ct3', ...options });
-    const waitList = 'ct3:bull:frames:wait';
-    const next = { next: true, waitListKey: waitList };
+    const queueKeys = { wait: 'ct3:bull:frames:wait', active: 'ct3:bull:frames:active' };
+    const repo = new FrameRepository(conn, { prefix: 'ct3', ...options, queueKeys, threads: 1 });
+    const next = { next: true };
     expect((await repo.ingest(meta('d1', 'cam'), frame(1))).queueJob).toBe(true);
-    expect(await repo.claim('d1', 'cam', { waitListKey: waitList })).toMatchObject({
-      kind: 'claimed',
-      frame: { frameId: 'd1' },
-    });
-    // While d1 is in flight the turn stays with its job: a new frame queues nothing…
+    expect(await repo.claim('d1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'd1' } });
+    // While d1 is in flight on the node's only thread the turn stays with its job: a new frame
+    // queues nothing…
+    await conn.rpush(queueKeys.active, 'd1');
     expect(await repo.ingest(meta('d2', 'cam'), frame(2))).toEqual({ dropped: null, queueJob: false });
     // …and the job takes it itself once d1 is done, as no other turn waits.
     expect(await repo.claim('d1', 'cam', next)).toMatchObject({ kind: 'claimed', frame: { frameId: 'd2' } });
     // Its retry would take d2, the frame it took last.
     expect(await repo.claim('d1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'd2' } });
-    // Another camera's turn waits: the job yields (the frame stays pending, the turn stays set).
+    // Another camera's turn waits: the job yields (the frame stays pending, a job is due for it).
     expect((await repo.ingest(meta('d3', 'cam'), frame(3))).queueJob).toBe(false);
-    await conn.rpush(waitList, 'other-camera-turn');
+    await conn.rpush(queueKeys.wait, 'other-camera-turn');
     expect(await repo.claim('d1', 'cam', next)).toMatchObject({ kind: 'yield', frame: { frameId: 'd3' } });
     expect(await repo.ingest(meta('d4', 'cam'), frame(4))).toEqual({ dropped: 'd3', queueJob: false });
-    await conn.del(waitList);
+    await conn.del(queueKeys.wait);
     // The turn queued again takes the newest frame; with nothing left the turn ends.
     expect(await repo.claim('d3.requeued', 'cam')).toMatchObject({
       kind: 'claimed',
@@ -105,6 +105,27 @@ describe('camera turns', () => {
     expect(await repo.endTurn('cam')).toBeUndefined();
     expect((await repo.ingest(meta('d8', 'cam'), frame(8))).queueJob).toBe(true);
     expect(await repo.stats('cam')).toMatchObject({ received: 8, dropped: 2 });
+  });
+
+  it('gives a frame of an active turn a job of its own while the node has idle threads', async () => {
+    const queueKeys = { wait: 'ct4:bull:frames:wait', active: 'ct4:bull:frames:active' };
+    const repo = new FrameRepository(conn, { prefix: 'ct4', ...options, queueKeys, threads: 2 });
+    expect((await repo.ingest(meta('e1', 'cam'), frame(1))).queueJob).toBe(true);
+    await conn.rpush(queueKeys.active, 'e1');
+    expect(await repo.claim('e1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'e1' } });
+    // One job runs on a two-thread node: e2 gets a job of its own (the second thread)…
+    expect(await repo.ingest(meta('e2', 'cam'), frame(2))).toEqual({ dropped: null, queueJob: true });
+    // …so e1's job, done, leaves e2 to it and its turn ends quietly.
+    expect(await repo.claim('e1', 'cam', { next: true })).toEqual({ kind: 'none' });
+    await conn.rpush(queueKeys.active, 'e2');
+    expect(await repo.claim('e2', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'e2' } });
+    // Two jobs running on two threads: the next frame rides the active turn.
+    await conn.rpush(queueKeys.active, 'x-other-camera');
+    expect(await repo.ingest(meta('e3', 'cam'), frame(3))).toEqual({ dropped: null, queueJob: false });
+    expect(await repo.claim('e2', 'cam', { next: true })).toMatchObject({
+      kind: 'claimed',
+      frame: { frameId: 'e3' },
+    });
   });
 
   it('lets the next frame queue a job when a turn was never queued (its marker expires)', async () => {

@@ -9,10 +9,11 @@ import type { Redis } from 'ioredis';
  * - `frame:<frameId>`         the frame's encoded bytes, once, with a TTL
  * - `cam:<cameraId>:pending`  the camera's newest frame not yet taken by a worker:
  *                              `<frameId>|<captureTime>|<receivedAt>|<model,model…>`
- * - `cam:<cameraId>:turn`     set while a job is due for the camera or working on it (with a TTL that
- *                              each claim renews, so a job that was never queued — Redis failed
- *                              between the two calls — or died with its process only delays the
- *                              camera's next job, never stops it)
+ * - `cam:<cameraId>:turn`     `due` while a queued job will take the camera's pending frame, `active`
+ *                              while a job works on one of its frames and goes on with the next
+ *                              (with a TTL that each change renews, so a job that was never queued —
+ *                              Redis failed between the two calls — or died with its process only
+ *                              delays the camera's next job, never stops it)
  * - `turn:<jobId>`            the frame a job took (its retries take the same one), with a TTL
  * - `cam:<cameraId>:stats`    hash: received, processed, dropped, failed
  * - `cam:<cameraId>:latest`   hash: captureTime, result (JSON) of the newest processed frame
@@ -31,21 +32,26 @@ import type { Redis } from 'ioredis';
  * Jobs are camera turns, not frames: a BullMQ job is queued when a frame finds no job due for its
  * camera, and takes the camera's newest pending frame when it runs. A frame that supersedes a
  * pending one costs no job (and no removal of the old one's), and a worker never draws a job whose
- * frame was dropped meanwhile. A turn goes on after its frame (NEXT): while no other camera's turn
- * waits in the queue, the job takes its camera's next frame itself, so a node with no more cameras
- * than job slots pays BullMQ's job lifecycle once per turn, not once per frame; when one waits, the
- * turn goes to the back of the queue (the caller queues it again) and the cameras take turns.
+ * frame was dropped meanwhile. A turn goes on after its frame (CLAIM next): while no other
+ * camera's turn waits in the queue, the job takes its camera's next frame itself, so a busy node
+ * pays BullMQ's job lifecycle once per turn, not once per frame; when one waits, the turn goes to
+ * the back of the queue (the caller queues it again) and the cameras take turns. A frame that
+ * arrives while its camera's turn is active still queues a job of its own when the node has fewer
+ * jobs running than inference threads: one camera can keep every thread of an idle node busy.
  */
 
 /**
- * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 camera turn. ARGV: 1 bytes,
- * 2 frame TTL ms, 3 the frame's slot entry (`id|captureTime|receivedAt|models`), 4 frame key prefix
- * (`<prefix>:frame:`), 5 fate key prefix (`<prefix>:fate:`), 6 fate TTL ms, 7 turn TTL ms.
+ * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 camera turn, 5 the BullMQ
+ * queue's active list. ARGV: 1 bytes, 2 frame TTL ms, 3 the frame's slot entry
+ * (`id|captureTime|receivedAt|models`), 4 frame key prefix (`<prefix>:frame:`), 5 fate key prefix
+ * (`<prefix>:fate:`), 6 fate TTL ms, 7 turn TTL ms, 8 the node's inference threads.
  * Stores the bytes and makes this frame the camera's pending one; an older pending frame is dropped
- * (bytes deleted, fate `dropped`, counted). Returns {dropped frame id or '', '1' when the caller
- * must queue a job for the camera (none was due), else '0'}. The previous frame's keys are built
- * from ARGV because their id is only known inside the script (fine on one Redis; a cluster would
- * need hash tags per camera).
+ * (bytes deleted, fate `dropped`, counted). A job is needed when the camera has no turn, or when
+ * its turn is active and fewer jobs run than the node has threads (a thread would otherwise idle
+ * while this frame waits for the running job). Returns {dropped frame id or '', '1' when the caller
+ * must queue a job for the camera, else '0'}. The previous frame's keys are built from ARGV because
+ * their id is only known inside the script (fine on one Redis; a cluster would need hash tags per
+ * camera).
  */
 const INGEST = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -53,7 +59,11 @@ local prev = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'received', 1)
 local need = '0'
-if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[7]) then need = '1' end
+local turn = redis.call('GET', KEYS[4])
+if (not turn) or (turn == 'active' and redis.call('LLEN', KEYS[5]) < tonumber(ARGV[8])) then
+  redis.call('SET', KEYS[4], 'due', 'PX', ARGV[7])
+  need = '1'
+end
 local dropped = ''
 if prev then
   local id = string.match(prev, '^[^|]+')
@@ -73,31 +83,43 @@ return {dropped, need}
  * key prefix, 3 keep-alive of the bytes while in flight (ms), 4 fate TTL ms, 5 '1' to have the bytes
  * returned, 6 turn TTL ms, 7 'next' when the job has ended a frame and goes on with its turn.
  * A first claim takes the frame its job took before (a retry), else the camera's newest pending
- * one. The turn stays with the job (renewed) while it holds a frame; with nothing pending it ends
- * (the next frame queues a job). NEXT takes the camera's newest pending frame unless other turns
- * wait in the queue: then {'yield', entry} — the turn stays set and the caller queues it again.
- * Returns {'none'} when nothing is pending; {'settled', entry, fate} when the frame already ended
- * (processed by an earlier attempt); {'expired', entry} when its bytes timed out (counted as
- * failed); else {'claimed', entry[, bytes]}. The bytes stay until the result is written, so a retry
- * after a crash or a watchdog kill finds them again.
+ * one, and makes the turn active. NEXT ends quietly when a job is due for the camera (it takes the
+ * pending frame), ends the turn when nothing is pending, and yields when other turns wait in the
+ * queue: {'yield', entry} — the turn is due again and the caller queues it; else it takes the
+ * camera's newest pending frame. Returns {'none'} when nothing is taken; {'settled', entry, fate}
+ * when the frame already ended (processed by an earlier attempt); {'expired', entry} when its bytes
+ * timed out (counted as failed); else {'claimed', entry[, bytes]}. The bytes stay until the result
+ * is written, so a retry after a crash or a watchdog kill finds them again.
  */
 const CLAIM = `
 local entry = false
-if ARGV[7] ~= 'next' then entry = redis.call('GET', KEYS[3]) end
-if not entry then
+local turn = redis.call('GET', KEYS[4])
+if ARGV[7] == 'next' then
+  if turn == 'due' then return {'none'} end
   entry = redis.call('GET', KEYS[1])
   if not entry then
     redis.call('DEL', KEYS[4])
     return {'none'}
   end
-  if ARGV[7] == 'next' and redis.call('LLEN', KEYS[5]) > 0 then
-    redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+  if redis.call('LLEN', KEYS[5]) > 0 then
+    redis.call('SET', KEYS[4], 'due', 'PX', ARGV[6])
     return {'yield', entry}
   end
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[3], entry, 'PX', ARGV[4])
+else
+  entry = redis.call('GET', KEYS[3])
+  if not entry then
+    entry = redis.call('GET', KEYS[1])
+    if not entry then
+      if turn == 'due' then redis.call('DEL', KEYS[4]) end
+      return {'none'}
+    end
+    redis.call('DEL', KEYS[1])
+    redis.call('SET', KEYS[3], entry, 'PX', ARGV[4])
+  end
 end
-redis.call('SET', KEYS[4], '1', 'PX', ARGV[6])
+redis.call('SET', KEYS[4], 'active', 'PX', ARGV[6])
 local id = string.match(entry, '^[^|]+')
 local fate = redis.call('GET', ARGV[2] .. id)
 if fate then return {'settled', entry, fate} end
@@ -148,13 +170,15 @@ return 1
 
 /**
  * A turn that cannot go on (its job failed for good, or the worker is pausing). KEYS: 1 camera
- * pending slot, 2 camera turn. ARGV: 1 turn TTL ms. With a frame pending the turn stays set and the
- * pending entry is returned (the caller queues the turn again); else the turn ends and '' is returned.
+ * pending slot, 2 camera turn. ARGV: 1 turn TTL ms. When a job is already due nothing changes;
+ * with a frame pending the turn is due again and the entry is returned (the caller queues a job);
+ * else the turn ends. Returns the entry or ''.
  */
 const END_TURN = `
+if redis.call('GET', KEYS[2]) == 'due' then return '' end
 local entry = redis.call('GET', KEYS[1])
 if entry then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+  redis.call('SET', KEYS[2], 'due', 'PX', ARGV[1])
   return entry
 end
 redis.call('DEL', KEYS[2])
@@ -180,6 +204,7 @@ interface ScriptedRedis extends Redis {
     k2: string,
     k3: string,
     k4: string,
+    k5: string,
     ...argv: Array<string | Buffer | number>
   ): Promise<[string, string]>;
   svClaimBuffer(
@@ -219,7 +244,7 @@ export type ClaimResult =
   | { kind: 'expired'; frame: PendingFrame }
   /** Nothing pending for the camera (another job took its newest frame); the turn has ended. */
   | { kind: 'none' }
-  /** `next` only: a frame is pending but other cameras' turns wait; the caller queues this turn again. */
+  /** `next` only: a frame is pending but other cameras' turns wait; the caller queues a job for it. */
   | { kind: 'yield'; frame: PendingFrame };
 
 const entryOf = (f: PendingFrame) => `${f.frameId}|${f.captureTime}|${f.receivedAt}|${f.models.join(',')}`;
@@ -298,6 +323,10 @@ export interface FrameRepositoryOptions {
    * nothing pending. @defaultValue 10 s
    */
   turnTtlMs?: number;
+  /** The BullMQ frame queue's lists (`FrameQueue.keys`): turns go on and jobs are queued by their lengths. */
+  queueKeys?: { wait: string; active: string };
+  /** The node's inference threads: while fewer jobs run, a camera's new frame gets a job of its own. @defaultValue 1 */
+  threads?: number;
 }
 
 export interface OutboxEntry {
@@ -312,7 +341,7 @@ export interface OutboxEntry {
 }
 
 export function defineFrameScripts(redis: Redis): void {
-  redis.defineCommand('svIngest', { numberOfKeys: 4, lua: INGEST });
+  redis.defineCommand('svIngest', { numberOfKeys: 5, lua: INGEST });
   redis.defineCommand('svClaim', { numberOfKeys: 5, lua: CLAIM });
   redis.defineCommand('svEndTurn', { numberOfKeys: 2, lua: END_TURN });
   redis.defineCommand('svComplete', { numberOfKeys: 7, lua: COMPLETE });
@@ -350,6 +379,7 @@ export class FrameRepository {
       this.#k('cam', frame.cameraId, 'pending'),
       this.#k('cam', frame.cameraId, 'stats'),
       this.#k('cam', frame.cameraId, 'turn'),
+      this.#o.queueKeys?.active ?? this.#k('no-active-list'),
       bytes,
       this.#o.frameTtlMs,
       entryOf(frame),
@@ -357,6 +387,7 @@ export class FrameRepository {
       this.#k('fate', ''),
       this.#o.fateTtlMs,
       this.#o.turnTtlMs ?? 10_000,
+      this.#o.threads ?? 1,
     );
     if (dropped) this.#o.local?.delete(dropped);
     this.#o.local?.set(frame.frameId, bytes);
@@ -365,20 +396,16 @@ export class FrameRepository {
 
   /**
    * Job `jobId` takes its camera's frame (see CLAIM). `next`: the job has ended a frame and goes on
-   * with its turn unless turns of other cameras wait in `waitListKey` (the BullMQ queue's wait list).
+   * with its turn unless a job is due for the camera or turns of other cameras wait in the queue.
    */
-  async claim(
-    jobId: string,
-    cameraId: string,
-    opts: { next?: boolean; waitListKey?: string } = {},
-  ): Promise<ClaimResult> {
+  async claim(jobId: string, cameraId: string, opts: { next?: boolean } = {}): Promise<ClaimResult> {
     const local = this.#o.local;
     const r = await this.#redis.svClaimBuffer(
       this.#k('cam', cameraId, 'pending'),
       this.#k('cam', cameraId, 'stats'),
       this.#k('turn', jobId),
       this.#k('cam', cameraId, 'turn'),
-      opts.waitListKey ?? this.#k('no-wait-list'),
+      this.#o.queueKeys?.wait ?? this.#k('no-wait-list'),
       this.#k('frame', ''),
       this.#k('fate', ''),
       this.#o.inFlightTtlMs,

@@ -118,10 +118,7 @@ export class FrameProcessor {
     const { repository, metrics } = this.#o;
     const camera = turn.cameraId;
     // The camera's newest frame (or, on a retry, the one this job took before).
-    const claim = await repository.claim(String(job.id ?? turn.frameId), camera, {
-      next,
-      waitListKey: this.#o.queue.waitListKey,
-    });
+    const claim = await repository.claim(String(job.id ?? turn.frameId), camera, { next });
     if (claim.kind === 'none') return 'none';
     if (claim.kind === 'yield') {
       await this.#o.queue.add({ frameId: claim.frame.frameId, cameraId: camera }, { requeue: true });
