@@ -19,16 +19,19 @@
  * Node loss and a bad rollout are proven in orchestrator-failover.int.test.ts and
  * model-rollout.int.test.ts (root README, "Fault tests").
  */
-import type { AnalyticsEvent, CameraAnalyticsState } from '@storevision/contracts';
+import type { CameraAnalyticsState } from '@storevision/contracts';
 import { LocalRedis } from '@storevision/inference-edge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  compareMetricSeries,
+  eventContent,
   FaultPlatform,
   HEARTBEAT_TIMEOUT_MS,
   metricSum,
   outboxEvents,
   percentile,
   playSequence,
+  reachable,
   recordFigure,
   redisInfo,
   renderSequence,
@@ -36,6 +39,7 @@ import {
   STORE,
   truthMeans,
   waitAnalysed,
+  waitDrained,
 } from './fault-platform.ts';
 import { json, sleep, until } from './support.ts';
 
@@ -96,30 +100,6 @@ afterAll(async () => {
   await platform.stop();
 }, 120_000);
 
-/** Waits until the camera's owner has handed every event of the camera to the hub. */
-const drained = (edgeUrl: string, cameraId: string, timeoutMs = 60_000) =>
-  until(
-    `${cameraId}'s events uploaded`,
-    async () => ((await outboxEvents(edgeUrl, cameraId)).length === 0 ? true : undefined),
-    timeoutMs,
-    100,
-  );
-
-/** An event without what differs between two cameras fed the same frames (ids, camera, frame, node). */
-const content = (e: AnalyticsEvent) => {
-  const { id: _i, cameraId: _c, frameId: _f, nodeId: _n, configVersion: _v, ...rest } = e;
-  return JSON.stringify(rest);
-};
-
-const reachable = (url: string) =>
-  fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
-    async (r) => {
-      await r.body?.cancel();
-      return true;
-    },
-    () => false,
-  );
-
 describe('the platform under faults', () => {
   it('happy path: the hub shows the ground truth’s footfall, occupancy and queue within the analytics targets', async () => {
     const owners = {
@@ -133,8 +113,8 @@ describe('the platform under faults', () => {
       playSequence(owners.checkout, 'checkout-ref', checkout),
     ]);
     const streamS = (performance.now() - t0) / 1000;
-    await drained(owners.entrance.url, 'entrance-ref');
-    await drained(owners.checkout.url, 'checkout-ref');
+    await waitDrained(owners.entrance.url, 'entrance-ref');
+    await waitDrained(owners.checkout.url, 'checkout-ref');
     const made = (await platform.eventsMade()) - made0;
     // Every frame taken and processed, none dropped or failed.
     for (const [edge, camera, seq] of [
@@ -234,8 +214,8 @@ describe('the platform under faults', () => {
       (await outboxEvents(owners.checkout.url, 'checkout-cut')).length;
 
     await play(0, cutFrom);
-    await drained(owners.entrance.url, 'entrance-cut');
-    await drained(owners.checkout.url, 'checkout-cut');
+    await waitDrained(owners.entrance.url, 'entrance-cut');
+    await waitDrained(owners.checkout.url, 'checkout-cut');
 
     // The cloud goes away: hub and orchestrator stop.
     const planBefore = await platform.owners();
@@ -267,8 +247,8 @@ describe('the platform under faults', () => {
     const downS = (performance.now() - downAt) / 1000;
     const backAt = performance.now();
     await play(cutTo, n);
-    await drained(owners.entrance.url, 'entrance-cut');
-    await drained(owners.checkout.url, 'checkout-cut');
+    await waitDrained(owners.entrance.url, 'entrance-cut');
+    await waitDrained(owners.checkout.url, 'checkout-cut');
     const catchUpS = (performance.now() - backAt) / 1000;
     for (const [edge, camera] of [
       [owners.entrance, 'entrance-cut'],
@@ -281,16 +261,7 @@ describe('the platform under faults', () => {
         failed: 0,
       });
     // The store's nodes are back in the orchestrator's inventory, on the same plan.
-    await until(
-      'both nodes ready again',
-      async () => {
-        const { body } = await json(`${platform.orchestratorUrl}/v1/nodes?store=${STORE}`);
-        return body.nodes.filter((x: { status: string }) => x.status === 'ready').length === 2
-          ? true
-          : undefined;
-      },
-      HEARTBEAT_TIMEOUT_MS + 10_000,
-    );
+    await platform.waitNodesReady(HEARTBEAT_TIMEOUT_MS + 10_000);
     expect(await platform.owners()).toEqual(planBefore);
 
     // Exactly once: the hub holds, for each cut camera, the very events of the uninterrupted run's
@@ -306,33 +277,18 @@ describe('the platform under faults', () => {
       ],
     };
     expect(new Set(events.cut.map((e) => e.id)).size).toBe(events.cut.length);
-    expect(events.cut.map(content).sort()).toEqual(events.ref.map(content).sort());
+    expect(events.cut.map(eventContent).sort()).toEqual(events.ref.map(eventContent).sort());
 
     // The hub's numbers for the cut cameras equal the uninterrupted ones, metric by metric, minute by minute.
-    const compared: string[] = [];
-    for (const [cut, ref] of [
-      ['entrance-cut', 'entrance-ref'],
-      ['checkout-cut', 'checkout-ref'],
-    ] as const) {
-      for (const metric of [
-        'footfall_in',
-        'footfall_out',
-        'occupancy',
-        'queue_length',
-        'queue_wait',
-        'dwell',
-        'alerts',
-      ] as const) {
-        const a = await platform.metrics(metric, { from: T0, to: T1, camera: cut });
-        const b = await platform.metrics(metric, { from: T0, to: T1, camera: ref });
-        expect({ points: a.points, byKey: a.byKey, total: a.total }, `${cut} ${metric}`).toEqual({
-          points: b.points,
-          byKey: b.byKey,
-          total: b.total,
-        });
-        compared.push(`${cut} ${metric}`);
-      }
-    }
+    const { compared, differing } = await compareMetricSeries(
+      platform,
+      [
+        ['entrance-cut', 'entrance-ref'],
+        ['checkout-cut', 'checkout-ref'],
+      ],
+      { from: T0, to: T1 },
+    );
+    expect(differing).toEqual([]);
     const simulatedS = ((cutTo - cutFrom) / n) * SEQ.seconds;
     recordFigure(
       'cloud outage',
@@ -435,7 +391,7 @@ describe('the platform under faults', () => {
 
     // The hub returns: every event, those from before the crash included, arrives once.
     await platform.startHub();
-    await drained(edge.url, camera);
+    await waitDrained(edge.url, camera);
     const stored = await platform.storedEvents(camera);
     expect(stored.map((e) => e.id).sort()).toEqual(all.map((e) => e.id).sort());
     recordFigure(

@@ -50,6 +50,14 @@ export function parsePositiveInt(name: string, v: string, max: number): number {
   return n;
 }
 
+/** A number above 0 (fractions allowed), at most `max`. */
+export function parsePositiveNumber(name: string, v: string, max: number): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || n <= 0 || n > max)
+    throw new CliError('CLI_ERR_USAGE', `bad ${name} "${v}": expected a number above 0, at most ${max}`);
+  return n;
+}
+
 export function parseFps(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 120)

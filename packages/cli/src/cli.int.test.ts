@@ -111,6 +111,7 @@ describe('storevision simulate', () => {
       ['simulate', '--help'],
       ['dataset', '--help'],
       ['bench', 'model', '--help'],
+      ['bench', 'outage', '--help'],
     ]) {
       const r = await cli(...args);
       expect(r.code).toBe(0);
@@ -137,5 +138,16 @@ describe('storevision bench model', () => {
     const b = await cli('bench', 'model', '--seeds', '9..3');
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('CLI_ERR_BAD_SEED');
+  });
+});
+
+describe('storevision bench outage', () => {
+  it('refuses an outage that does not fit inside the sequence, before starting anything', async () => {
+    const r = await cli('bench', 'outage', '--minutes', '3', '--outage-minutes', '3');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('CLI_ERR_USAGE: --outage-minutes (3) must be shorter than --minutes (3)');
+    const m = await cli('bench', 'outage', '--minutes', 'an hour');
+    expect(m.code).toBe(2);
+    expect(m.stderr).toContain('bad minutes "an hour"');
   });
 });

@@ -10,6 +10,7 @@ export const cliErrors = {
   CLI_ERR_EDGE_UNREACHABLE: 1,
   CLI_ERR_HUB_UNREACHABLE: 1,
   CLI_ERR_FILE_UNREADABLE: 2,
+  CLI_ERR_BENCH_CHECK_FAILED: 1,
 } as const;
 
 export type CliErrorCode = keyof typeof cliErrors;

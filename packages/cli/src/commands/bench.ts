@@ -4,13 +4,22 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { parseFps, parsePositiveInt, parseScenes, parseSeed, parseSeeds } from '../args.ts';
+import {
+  parseFps,
+  parsePositiveInt,
+  parsePositiveNumber,
+  parseScenes,
+  parseSeed,
+  parseSeeds,
+  parseSize,
+} from '../args.ts';
 import { formatAnalyticsBench, runAnalyticsBench } from '../bench/analytics-bench.ts';
 import { formatEdgeBench, runEdgeBench } from '../bench/edge-bench.ts';
 import { defaultBareConfigs, parseBareConfig, parseResolution } from '../bench/edge-bench-stats.ts';
 import { formatEventsBench, runEventsBench } from '../bench/events-bench.ts';
 import { formatModelBench, runModelBench } from '../bench/model-bench.ts';
 import { formatModelsBench, runModelsBench } from '../bench/models-bench.ts';
+import { formatOutageBench, runOutageBench } from '../bench/outage-bench.ts';
 import { formatPlacementBench, runPlacementBench } from '../bench/placement-bench.ts';
 import { CliError } from '../errors.ts';
 import { progressBar } from '../progress.ts';
@@ -30,6 +39,15 @@ const ANALYTICS_CACHE_DIR = fileURLToPath(
   new URL('../../../../bench/results/analytics-cache', import.meta.url),
 );
 const MODELS_DIR = fileURLToPath(new URL('../../../../models', import.meta.url));
+
+/** `--save PATH`: writes `PATH.txt` (the table) and `PATH.json` (the result); resolves the absolute PATH. */
+async function saveResult(save: string, table: string, result: unknown): Promise<string> {
+  const base = resolve(save);
+  await mkdir(dirname(base), { recursive: true });
+  await writeFile(`${base}.txt`, `${table}\n`);
+  await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  return base;
+}
 
 export function registerBench(program: Command): void {
   const bench = program.command('bench').description('benchmarks (tables, or JSON with --json)');
@@ -142,11 +160,7 @@ export function registerBench(program: Command): void {
       }).finally(() => bar?.stop());
       const text = formatAnalyticsBench(result);
       console.log(o.json ? JSON.stringify(result, null, 2) : text);
-      if (o.save) {
-        await mkdir(dirname(resolve(o.save)), { recursive: true });
-        await writeFile(`${resolve(o.save)}.txt`, `${text}\n`);
-        await writeFile(`${resolve(o.save)}.json`, `${JSON.stringify(result, null, 2)}\n`);
-      }
+      if (o.save) await saveResult(o.save, text, result);
     });
   bench
     .command('model')
@@ -184,6 +198,7 @@ export function registerBench(program: Command): void {
       console.log(o.json ? JSON.stringify(result, null, 2) : formatModelBench(result));
     });
   registerEdgeBench(bench);
+  registerOutageBench(bench);
   bench
     .command('placement')
     .description(
@@ -338,12 +353,72 @@ function registerEdgeBench(bench: Command): void {
       });
       const table = formatEdgeBench(result);
       if (o.save) {
-        const base = resolve(str('save'));
-        await mkdir(dirname(base), { recursive: true });
-        await writeFile(`${base}.json`, `${JSON.stringify(result, null, 2)}\n`);
-        await writeFile(`${base}.txt`, `${table}\n`);
+        const base = await saveResult(str('save'), table, result);
         console.error(`bench edge: wrote ${base}.json and ${base}.txt`);
       }
       console.log(o.json ? JSON.stringify(result, null, 2) : table);
+    });
+}
+
+function registerOutageBench(bench: Command): void {
+  bench
+    .command('outage')
+    .description(
+      'cloud outage soak: hub and orchestrator stopped for a simulated hour while the store streams; every event in the hub once, numbers equal to an uninterrupted run',
+    )
+    .option('--minutes <n>', 'simulated minutes of each sequence', '70')
+    .option('--outage-minutes <n>', 'simulated minutes of the outage, in the middle of the sequence', '60')
+    .option('--fps <f>', 'frame rate of the sequences', '5')
+    .option('--width <px>', 'frame width', '640')
+    .option('--height <px>', 'frame height', '480')
+    .option('--entrance-seed <n>', 'seed of the entrance sequence', '9108')
+    .option('--checkout-seed <n>', 'seed of the checkout sequence', '9104')
+    .option(
+      '--spool-dir <dir>',
+      'where the rendered frames are kept during the run (about 1 GB per scene-hour at 640x480)',
+    )
+    .option('--json', 'print JSON instead of a table')
+    .option('--save <path>', 'also write <path>.json and <path>.txt')
+    .addHelpText(
+      'after',
+      '\nThe platform of the fault tests (test/platform-faults.int.test.ts): hub and orchestrator in this process,\n' +
+        'two `storevision edge` child processes, each with its own redis-server (AOF on). An entrance and a checkout\n' +
+        'sequence are rendered once and played closed loop twice with the same capture times: as entrance-ref and\n' +
+        'checkout-ref with the cloud up, then as entrance-cut and checkout-cut with hub and orchestrator stopped for\n' +
+        '--outage-minutes. Progress goes to stderr; the table (or JSON) to stdout; exit status 1 when a check fails.\n' +
+        'Defaults take about half an hour on 2 cores.\n\n' +
+        'Example:\n  storevision bench outage --minutes 4 --outage-minutes 3\n  storevision bench outage --save bench/results/outage-hour',
+    )
+    .action(async (o) => {
+      const minutes = parsePositiveNumber('minutes', o.minutes, 24 * 60);
+      const outageMinutes = parsePositiveNumber('outage-minutes', o.outageMinutes, 24 * 60);
+      if (outageMinutes >= minutes)
+        throw new CliError(
+          'CLI_ERR_USAGE',
+          `--outage-minutes (${outageMinutes}) must be shorter than --minutes (${minutes})`,
+        );
+      const result = await runOutageBench({
+        minutes,
+        outageMinutes,
+        fps: parseFps(o.fps),
+        width: parseSize('width', o.width),
+        height: parseSize('height', o.height),
+        entranceSeed: parseSeed(o.entranceSeed),
+        checkoutSeed: parseSeed(o.checkoutSeed),
+        ...(o.spoolDir ? { spoolDir: resolve(o.spoolDir) } : {}),
+        onProgress: (m) => process.stderr.write(`bench outage: ${m}\n`),
+      });
+      const table = formatOutageBench(result);
+      if (o.save) {
+        const base = await saveResult(o.save, table, result);
+        process.stderr.write(`bench outage: wrote ${base}.json and ${base}.txt\n`);
+      }
+      console.log(o.json ? JSON.stringify(result, null, 2) : table);
+      const failed = result.checks.filter((c) => !c.ok);
+      if (failed.length > 0)
+        throw new CliError(
+          'CLI_ERR_BENCH_CHECK_FAILED',
+          `${failed.length} of ${result.checks.length} checks failed: ${failed.map((c) => c.name).join('; ')}`,
+        );
     });
 }

@@ -1,0 +1,54 @@
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { registerBench } from '../commands/bench.ts';
+
+/** `storevision bench <name>` as registered, and its `--help` text. */
+function benchCommand(name: string): { command: Command; help: string } {
+  const program = new Command('storevision');
+  registerBench(program);
+  const command = program.commands
+    .find((c) => c.name() === 'bench')!
+    .commands.find((c) => c.name() === name)!;
+  const help = command.helpInformation();
+  // Every option the command takes is in its help.
+  for (const opt of command.options) expect(help).toContain(opt.flags);
+  return { command, help };
+}
+
+describe('storevision bench edge --help', () => {
+  it('lists every option the benchmark takes, with the documented defaults', () => {
+    const { help } = benchCommand('edge');
+    for (const flag of [
+      '--quick',
+      '--json',
+      '--save',
+      '--seconds',
+      '--cameras',
+      '--resolutions',
+      '--frames',
+      '--bare-layouts',
+      '--no-yolo',
+      '--edge-threads',
+    ])
+      expect(help).toContain(flag);
+    expect(help).toMatch(/--cameras <list>\s+camera counts of the throughput runs \(default:\s+"4,8,16"\)/);
+    expect(help).toMatch(/--resolutions <list>[\s\S]*"1280x720,1920x1080"/);
+  });
+});
+
+describe('storevision bench outage --help', () => {
+  it('lists every option of the soak, with an hour-long outage inside 70 simulated minutes by default', () => {
+    const { command, help } = benchCommand('outage');
+    for (const flag of ['--minutes', '--outage-minutes', '--fps', '--width', '--height', '--json', '--save'])
+      expect(help).toContain(flag);
+    expect(help).toMatch(/--minutes <n>\s+simulated minutes of each sequence \(default:\s+"70"\)/);
+    expect(help).toMatch(/--outage-minutes <n>[\s\S]*\(default:\s+"60"\)/);
+    expect(help).toMatch(/--entrance-seed <n>[\s\S]*"9108"/);
+    expect(help).toMatch(/--checkout-seed <n>[\s\S]*"9104"/);
+    // The example and what it does are in the text after the options.
+    let after = '';
+    command.configureOutput({ writeOut: (s) => (after += s) });
+    command.outputHelp();
+    expect(after).toContain('storevision bench outage --minutes 4 --outage-minutes 3');
+  });
+});
