@@ -347,8 +347,15 @@ export function levelWindows(
  * but at most `holdMs`; a segment is split at bucket boundaries. A report at a time its series
  * already has is ignored (the first one stored wins), as is a repeat within `added`.
  *
- * Applying the deltas of batches one after another, in any order, gives the rows of all reports
- * at once (`rollup.test.ts` checks this against random late arrivals).
+ * Applying the deltas of batches one after another, in any order, gives the time weights of all
+ * reports at once (`rollup.test.ts` checks this against random late arrivals).
+ *
+ * `max` can only grow (rows are upserted with the greater of the two), so it is raised only where
+ * a level is known for good: in the report's own bucket, and over a segment that a later report
+ * ended (inside `holdMs`) — never over the part of a segment that is only held, which a later
+ * report may still cut short. Reports that arrive in time order per series, in any batches, give
+ * the maxima of all reports at once (checked in `rollup.test.ts`); a report arriving after a later
+ * one of its series may leave a maximum too high where it cuts a segment already ended.
  */
 export function levelDeltas(opts: {
   existing: readonly LevelSample[];
@@ -377,10 +384,18 @@ export function levelDeltas(opts: {
       endsBefore.set(s.t, Math.min(before[i + 1]?.t ?? Number.POSITIVE_INFINITY, s.t + holdMs));
     });
     after.forEach((s, i) => {
-      const end = Math.min(after[i + 1]?.t ?? Number.POSITIVE_INFINITY, s.t + holdMs);
+      const next = after[i + 1]?.t;
+      const end = Math.min(next ?? Number.POSITIVE_INFINITY, s.t + holdMs);
+      // Ended by a later report, not by the hold: the segment is final.
+      const ended = next !== undefined && next < s.t + holdMs;
       const was = endsBefore.get(s.t);
-      if (was === undefined) addSegment(rows, s, s.t, end, 1, tz);
-      else if (end !== was) addSegment(rows, s, end, was, -1, tz); // shortened by a new report
+      if (was === undefined) {
+        addSegment(rows, s, s.t, end, 1, tz);
+        raiseMax(rows, s, s.t, ended ? end : s.t + 1, tz);
+      } else if (end !== was) {
+        addSegment(rows, s, end, was, -1, tz); // shortened by a new report
+        if (ended) raiseMax(rows, s, s.t, end, tz);
+      }
     });
   }
   return rows.sorted();
@@ -388,6 +403,28 @@ export function levelDeltas(opts: {
 
 /** Adds (sign 1) or removes (sign -1) the level `s.value` over [from, to) to every bucket size. */
 function addSegment(rows: RowSet, s: LevelSample, from: number, to: number, sign: 1 | -1, tz: string) {
+  forEachBucket(rows, s, from, to, tz, (r, ms) => {
+    r.wsum += sign * s.value * ms;
+    r.wms += sign * ms;
+  });
+}
+
+/** Raises the `max` of every bucket that [from, to) touches to the level `s.value`. */
+function raiseMax(rows: RowSet, s: LevelSample, from: number, to: number, tz: string) {
+  forEachBucket(rows, s, from, to, tz, (r) => {
+    if (s.value > r.max) r.max = s.value;
+  });
+}
+
+/** The row of each bucket (every size) that [from, to) of `s`'s series touches, with the ms inside it. */
+function forEachBucket(
+  rows: RowSet,
+  s: LevelSample,
+  from: number,
+  to: number,
+  tz: string,
+  f: (r: RollupRow, ms: number) => void,
+) {
   if (!(to > from)) return;
   // Every row of a segment is of one series: build its part of the key once.
   const prefix = `${s.storeId}\u0000${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000`;
@@ -395,7 +432,6 @@ function addSegment(rows: RowSet, s: LevelSample, from: number, to: number, sign
     let start = bucketStart(from, size, tz);
     while (start < to) {
       const next = size === '1d' ? localDayStart(start + 25 * HOUR, tz) : start + stepMs(size);
-      const ms = Math.min(to, next) - Math.max(from, start);
       const iso = new Date(start).toISOString();
       const r = rows.get(
         {
@@ -408,9 +444,7 @@ function addSegment(rows: RowSet, s: LevelSample, from: number, to: number, sign
         },
         `${prefix}${size}\u0000${iso}`,
       );
-      r.wsum += sign * s.value * ms;
-      r.wms += sign * ms;
-      if (sign > 0 && s.value > r.max) r.max = s.value;
+      f(r, Math.min(to, next) - Math.max(from, start));
       start = next;
     }
   }
