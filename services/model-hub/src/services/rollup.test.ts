@@ -319,6 +319,21 @@ describe('rollups from events', () => {
     }
   });
 
+  it('sums dwell and queue wait exactly, whatever batches the events arrive in', () => {
+    const exits = [100, 200, 300].map((ms, i) =>
+      ev.exit(`2025-03-10T05:00:${String(10 + i).padStart(2, '0')}Z`, 'shelf-9', ms / 1000),
+    );
+    const sumOf = (rows: RollupRow[]) =>
+      rows.filter((r) => r.metric === 'dwell' && r.bucket === '1h').reduce((a, r) => a + r.sum, 0);
+    const once = sumOf(rollupDeltas(exits, () => 'UTC'));
+    // One event per batch, newest first: the store adds the batches' sums in that order.
+    let oneByOne = 0;
+    for (const e of [...exits].reverse()) oneByOne += sumOf(rollupDeltas([e], () => 'UTC'));
+    expect(oneByOne).toBe(once);
+    // In decimal seconds: (0.1 + 0.2) + 0.3 = 0.6000000000000001 but (0.3 + 0.2) + 0.1 = 0.6.
+    expect(once).toBeCloseTo(0.6, 3);
+  });
+
   it('gives dwell count, mean, p50, p90', () => {
     const d = fold('dwell', '1h', '1h');
     expect(d.points[1]).toEqual({
