@@ -201,12 +201,7 @@ describe('rollups from events', () => {
   });
 
   it('gives the same time weights whatever order and batches the reports arrive in', () => {
-    // A seeded generator: the same cases every run.
-    let seed = 7;
-    const rand = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return seed / 2 ** 31;
-    };
+    const rand = seededRandom(7);
     const holdMs = 300_000;
     const tz = () => 'Asia/Kolkata'; // a half-hour offset: day boundaries inside UTC hours
     for (let round = 0; round < 20; round++) {
@@ -270,11 +265,7 @@ describe('rollups from events', () => {
   it('gives the same maxima whatever batches reports arrive in, in time order', () => {
     // The outage soak's finding: a report held for 5 min raised the max of the next buckets, and the
     // next report, arriving in a later upload, could not lower it again.
-    let seed = 11;
-    const rand = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return seed / 2 ** 31;
-    };
+    const rand = seededRandom(11);
     const holdMs = 300_000;
     const tz = () => 'UTC';
     for (let round = 0; round < 20; round++) {
@@ -347,3 +338,12 @@ describe('rollups from events', () => {
     expect(d.points[0]).toMatchObject({ value: null, n: 0 });
   });
 });
+
+/** A seeded generator in [0, 1): the same cases every run. */
+function seededRandom(seed: number): () => number {
+  let x = seed;
+  return () => {
+    x = (x * 1_103_515_245 + 12_345) % 2 ** 31;
+    return x / 2 ** 31;
+  };
+}
