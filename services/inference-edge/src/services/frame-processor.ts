@@ -106,7 +106,12 @@ export class FrameProcessor {
   /** A turn that cannot go on: queued again when its camera has a frame pending. */
   async #endTurn(camera: string): Promise<void> {
     const pending = await this.#o.repository.endTurn(camera);
-    if (pending) await this.#o.queue.add({ frameId: pending.frameId, cameraId: camera }, { requeue: true });
+    if (pending) await this.#requeue(pending.frameId, camera);
+  }
+
+  /** Queues a camera's turn again, behind every waiting one (its frame is pending, its turn due). */
+  #requeue(frameId: string, camera: string): Promise<void> {
+    return this.#o.queue.add({ frameId, cameraId: camera }, { requeue: true });
   }
 
   async #process(
@@ -121,7 +126,7 @@ export class FrameProcessor {
     const claim = await repository.claim(String(job.id ?? turn.frameId), camera, { next });
     if (claim.kind === 'none') return 'none';
     if (claim.kind === 'yield') {
-      await this.#o.queue.add({ frameId: claim.frame.frameId, cameraId: camera }, { requeue: true });
+      await this.#requeue(claim.frame.frameId, camera);
       return 'yield';
     }
     if (claim.kind === 'settled') return claim.fate === 'processed' ? 'duplicate' : 'skipped';
