@@ -180,7 +180,7 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
       (await post(eventBatch('sh-1', [ev.occupancy('2025-03-10T01:02:00Z', 'shelf-1', 0)]))).json(),
     ).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
     const zone = await metrics(`metric=occupancy&bucket=1h&${day}&zone=shelf-1`);
-    // The max seen in the hour stays (a late report never lowers it); 4 reports now.
+    // The max seen in the hour stays: 4 was reported in it. 4 reports now.
     expect(zone.points[1]).toMatchObject({ value: 1.833, max: 4, n: 4 });
     const five = await metrics(
       `metric=occupancy&bucket=5m&from=2025-03-10T01:00:00Z&to=2025-03-10T01:15:00Z`,
@@ -188,6 +188,52 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
     // 01:00–01:05: shelf-1 (2·30 + 4·90 + 0·180) / 300 = 1.4 plus shelf-2's 1; 01:05–01:10: the 0
     // holding to 01:07 (an empty zone is 0, not "no data"); 01:10–01:15: 3.
     expect(five.points.map((p: { value: number }) => p.value)).toEqual([2.4, 0, 3]);
+  });
+
+  it('lowers a max that a late report shows too high: the same maxima as all reports at once', async () => {
+    // What an edge's upload after an outage does: each batch carries the newest events too, so a
+    // report can arrive after the ones on both sides of it. cam-c gets 5 people at 04:59:30 and
+    // 1 at 05:02 first: the 5 held to 05:02, so 05:00–05:02 saw 5. Then the backlog's report: at
+    // 05:00 the aisle was empty — the 5 held 30 s, and 05:00–05:02 saw 0. cam-d gets all three at once.
+    const c = eventFactory({ storeId: 'sh-1', cameraId: 'cam-c' });
+    const d = eventFactory({ storeId: 'sh-1', cameraId: 'cam-d' });
+    const reports = (f: typeof c) => [
+      f.occupancy('2025-03-10T04:59:30Z', 'aisle-9', 5),
+      f.occupancy('2025-03-10T05:02:00Z', 'aisle-9', 1),
+      f.occupancy('2025-03-10T05:00:00Z', 'aisle-9', 0),
+    ];
+    const [a, later, late] = reports(c);
+    expect((await post(eventBatch('sh-1', [a!, later!]))).json().accepted).toBe(2);
+    expect((await post(eventBatch('sh-1', reports(d)))).json().accepted).toBe(3);
+    const maxima = async (camera: string, bucket: string) =>
+      (
+        await metrics(
+          `metric=occupancy&bucket=${bucket}&from=2025-03-10T04:00:00Z&to=2025-03-10T06:00:00Z&camera=${camera}`,
+        )
+      ).points
+        .filter((p: { n: number }) => p.n > 0)
+        .map((p: { t: string; max: number }) => [p.t.slice(11, 16), p.max]);
+    expect(await maxima('cam-c', '1h')).toEqual([
+      ['04:00', 5],
+      ['05:00', 5],
+    ]);
+    expect((await post(eventBatch('sh-1', [late!]))).json().accepted).toBe(1);
+    for (const bucket of ['1m', '5m', '1h'])
+      expect(await maxima('cam-c', bucket)).toEqual(await maxima('cam-d', bucket));
+    expect(await maxima('cam-c', '1h')).toEqual([
+      ['04:00', 5],
+      ['05:00', 1],
+    ]);
+    expect(await maxima('cam-c', '1m')).toEqual([
+      ['04:59', 5],
+      ['05:00', 0],
+      ['05:02', 1],
+    ]);
+    const day = (camera: string) =>
+      metrics(
+        `metric=occupancy&bucket=1d&from=2025-03-09T16:00:00Z&to=2025-03-10T16:00:00Z&camera=${camera}`,
+      );
+    expect((await day('cam-c')).points).toEqual((await day('cam-d')).points);
   });
 
   it('rejects unreadable events by position and stores the rest', async () => {

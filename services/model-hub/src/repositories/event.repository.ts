@@ -1,13 +1,19 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely';
 import type { HubDatabase } from '../db/schema.ts';
 import {
+  bucketStart,
   HISTOGRAM_BINS,
   type LevelSample,
+  type LevelSpan,
   levelDeltas,
+  levelMaxima,
   levelWindows,
+  localDayStart,
+  maxWindows,
   mergeRows,
   type RollupRow,
   type RollupSize,
+  seriesKey,
 } from '../services/rollup.ts';
 
 /** A validated event, ready to store. */
@@ -146,8 +152,10 @@ export class EventRepository {
         .where('id', '=', batch.storeId)
         .executeTakeFirstOrThrow();
       const reports = batch.deltas(inserted, store.timezone);
-      const levels = await placeLevels(trx, batch.levels(inserted), batch.holdMs, store.timezone);
+      const maxSpans: LevelSpan[] = [];
+      const levels = await placeLevels(trx, batch.levels(inserted), batch.holdMs, store.timezone, maxSpans);
       await upsertRollups(trx, mergeRows(reports, levels));
+      if (maxSpans.length > 0) await correctMaxima(trx, maxSpans, batch.holdMs, store.timezone);
       return inserted;
     });
   }
@@ -302,10 +310,113 @@ async function placeLevels(
   samples: LevelSample[],
   holdMs: number,
   timezone: string,
+  maxSpans: LevelSpan[],
 ): Promise<RollupRow[]> {
   if (samples.length === 0) return [];
-  const iso = (ms: number) => new Date(ms).toISOString();
-  const windows = levelWindows(samples, holdMs);
+  const existing = await storedSamples(trx, levelWindows(samples, holdMs));
+  const unique = new Map<string, LevelSample>();
+  for (const s of samples) {
+    const key = `${s.storeId}\u0000${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000${s.t}`;
+    if (!unique.has(key)) unique.set(key, s);
+  }
+  const list = [...unique.values()];
+  const added: LevelSample[] = [];
+  for (let i = 0; i < list.length; i += WINDOW_CHUNK) {
+    const chunk = list.slice(i, i + WINDOW_CHUNK);
+    const rows = await trx
+      .insertInto('level_samples')
+      .values(
+        chunk.map((s) => ({
+          store_id: s.storeId,
+          metric: s.metric,
+          camera_id: s.cameraId,
+          subject: s.subject,
+          time: iso(s.t),
+          value: s.value,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['store_id', 'metric', 'camera_id', 'subject', 'time']).doNothing())
+      .returning(['metric', 'camera_id', 'subject', 'time'])
+      .execute();
+    const stored = new Set(
+      rows.map((r) => `${r.metric}\u0000${r.camera_id}\u0000${r.subject}\u0000${r.time}`),
+    );
+    for (const s of chunk)
+      if (stored.has(`${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000${iso(s.t)}`)) added.push(s);
+  }
+  return levelDeltas({ existing, added, holdMs, timezone: () => timezone, maxSpans });
+}
+
+/**
+ * Sets the `max` of the buckets where a late report cut a segment already ended (`maxSpans` of
+ * `levelDeltas`): each minute's to `levelMaxima` of the stored reports, then each hour's and
+ * store-local day's around them to the largest of their minutes. Runs after the batch's upsert,
+ * in its transaction. Rare: only a report arriving after a later one of its series gets here.
+ */
+async function correctMaxima(
+  trx: Transaction<HubDatabase>,
+  spans: LevelSpan[],
+  holdMs: number,
+  timezone: string,
+): Promise<void> {
+  const samples = await storedSamples(trx, maxWindows(spans, holdMs));
+  const outer = new Map<
+    string,
+    { series: LevelSpan['series']; bucket: '1h' | '1d'; start: number; end: number }
+  >();
+  for (const m of levelMaxima(samples, spans, holdMs)) {
+    await trx
+      .updateTable('event_rollups')
+      .set({ max: m.max })
+      .where((eb) => seriesRow(eb, m.series, '1m', iso(m.start)))
+      .execute();
+    for (const bucket of ['1h', '1d'] as const) {
+      const start = bucketStart(m.start, bucket, timezone);
+      const end = bucket === '1h' ? start + 3_600_000 : localDayStart(start + 25 * 3_600_000, timezone);
+      outer.set(`${seriesKey(m.series)}\u0000${bucket}\u0000${start}`, {
+        series: m.series,
+        bucket,
+        start,
+        end,
+      });
+    }
+  }
+  for (const o of outer.values()) {
+    const { storeId, metric, cameraId, subject } = o.series;
+    await trx
+      .updateTable('event_rollups')
+      .set({
+        max: sql<number>`coalesce((select max(m.max) from event_rollups m where m.store_id = ${storeId} and m.metric = ${metric} and m.bucket = '1m' and m.camera_id = ${cameraId} and m.subject = ${subject} and m.start >= ${iso(o.start)} and m.start < ${iso(o.end)}), event_rollups.max)`,
+      })
+      .where((eb) => seriesRow(eb, o.series, o.bucket, iso(o.start)))
+      .execute();
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The condition naming one rollup row of a level series. */
+function seriesRow(
+  eb: ExpressionBuilder<HubDatabase, 'event_rollups'>,
+  series: LevelSpan['series'],
+  bucket: RollupSize,
+  start: string,
+) {
+  return eb.and([
+    eb('store_id', '=', series.storeId),
+    eb('metric', '=', series.metric),
+    eb('bucket', '=', bucket),
+    eb('start', '=', start),
+    eb('camera_id', '=', series.cameraId),
+    eb('subject', '=', series.subject),
+  ]);
+}
+
+/** The stored level reports inside `windows` (per series, time in [from, to]). */
+async function storedSamples(
+  trx: Transaction<HubDatabase>,
+  windows: ReadonlyArray<Pick<LevelSpan, 'series' | 'from' | 'to'>>,
+): Promise<LevelSample[]> {
   const existing: LevelSample[] = [];
   for (let i = 0; i < windows.length; i += WINDOW_CHUNK) {
     const chunk = windows.slice(i, i + WINDOW_CHUNK);
@@ -337,37 +448,7 @@ async function placeLevels(
         value: Number(r.value),
       });
   }
-  const unique = new Map<string, LevelSample>();
-  for (const s of samples) {
-    const key = `${s.storeId}\u0000${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000${s.t}`;
-    if (!unique.has(key)) unique.set(key, s);
-  }
-  const list = [...unique.values()];
-  const added: LevelSample[] = [];
-  for (let i = 0; i < list.length; i += WINDOW_CHUNK) {
-    const chunk = list.slice(i, i + WINDOW_CHUNK);
-    const rows = await trx
-      .insertInto('level_samples')
-      .values(
-        chunk.map((s) => ({
-          store_id: s.storeId,
-          metric: s.metric,
-          camera_id: s.cameraId,
-          subject: s.subject,
-          time: iso(s.t),
-          value: s.value,
-        })),
-      )
-      .onConflict((oc) => oc.columns(['store_id', 'metric', 'camera_id', 'subject', 'time']).doNothing())
-      .returning(['metric', 'camera_id', 'subject', 'time'])
-      .execute();
-    const stored = new Set(
-      rows.map((r) => `${r.metric}\u0000${r.camera_id}\u0000${r.subject}\u0000${r.time}`),
-    );
-    for (const s of chunk)
-      if (stored.has(`${s.metric}\u0000${s.cameraId}\u0000${s.subject}\u0000${iso(s.t)}`)) added.push(s);
-  }
-  return levelDeltas({ existing, added, holdMs, timezone: () => timezone });
+  return existing;
 }
 
 /**

@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { eventFactory } from '../testing/store-events.ts';
 import {
+  bucketStart,
   bucketStarts,
   dwellBin,
   foldRows,
   histogramQuantile,
   type LevelSample,
+  type LevelSpan,
   levelDeltas,
+  levelMaxima,
   levelWindows,
   localDate,
   localDayStart,
+  maxWindows,
   type RollupRow,
   rollupDeltas,
 } from './rollup.ts';
@@ -262,15 +266,20 @@ describe('rollups from events', () => {
     }
   });
 
-  it('gives the same maxima whatever batches reports arrive in, in time order', () => {
-    // The outage soak's finding: a report held for 5 min raised the max of the next buckets, and the
-    // next report, arriving in a later upload, could not lower it again.
+  it('gives the same maxima whatever order and batches reports arrive in', () => {
+    // The outage soaks' findings: a report held for 5 min raised the max of the next buckets, and the
+    // next report, arriving in a later upload, could not lower it again (fixed by raising only where
+    // a level is final); and a report arriving after the reports on both sides of it (an edge's
+    // upload after an outage sends the newest events with the oldest) left the max of the segment
+    // it cut (fixed by `maxSpans` + `levelMaxima`, which the hub applies as emulated here).
     const rand = seededRandom(11);
     const holdMs = 300_000;
-    const tz = () => 'UTC';
-    for (let round = 0; round < 20; round++) {
+    const tz = () => 'Asia/Kolkata'; // a half-hour offset: day boundaries inside UTC hours
+    const HOUR = 3_600_000;
+    let corrected = 0;
+    for (let round = 0; round < 30; round++) {
       const samples: LevelSample[] = [];
-      let t = Date.parse('2025-03-10T08:00:00Z');
+      let t = Date.parse('2025-03-10T17:00:00Z');
       for (let i = 0; i < 80; i++) {
         // Gaps of 1 s to 8 min: some reports are held to the end, most are cut by the next one.
         t += 1000 * (1 + Math.floor(rand() * (rand() < 0.9 ? 60 : 480)));
@@ -283,31 +292,51 @@ describe('rollups from events', () => {
           value: Math.floor(rand() * 9),
         });
       }
-      const maxima = (rows: RollupRow[], into: Map<string, number>) => {
-        for (const r of rows) {
-          const key = `${r.bucket}|${r.start}`;
-          into.set(key, Math.max(into.get(key) ?? 0, r.max));
-        }
-        return into;
-      };
-      const want = maxima(levelDeltas({ existing: [], added: samples, holdMs, timezone: tz }), new Map());
+      const key = (r: Pick<RollupRow, 'bucket' | 'start'>) => `${r.bucket}|${r.start}`;
+      const want = new Map<string, number>();
+      for (const r of levelDeltas({ existing: [], added: samples, holdMs, timezone: tz }))
+        want.set(key(r), Math.max(want.get(key(r)) ?? 0, r.max));
+      // Half the rounds in time order, half shuffled; cut into batches.
+      const order = round % 2 === 0 ? samples : [...samples].sort(() => rand() - 0.5);
       const got = new Map<string, number>();
-      for (let i = 0; i < samples.length; ) {
-        const size = 1 + Math.floor(rand() * 6);
-        maxima(
-          levelDeltas({
-            existing: samples.slice(0, i),
-            added: samples.slice(i, i + size),
-            holdMs,
-            timezone: tz,
-          }),
-          got,
-        );
-        i += size;
+      const stored: LevelSample[] = [];
+      const inWindows = (windows: Array<{ from: number; to: number }>) =>
+        stored.filter((s) => windows.some((w) => s.t >= w.from && s.t <= w.to));
+      for (let i = 0; i < order.length; ) {
+        const batch = order.slice(i, i + 1 + Math.floor(rand() * 6));
+        i += batch.length;
+        const maxSpans: LevelSpan[] = [];
+        const existing = inWindows(levelWindows(batch, holdMs));
+        for (const r of levelDeltas({ existing, added: batch, holdMs, timezone: tz, maxSpans }))
+          got.set(key(r), Math.max(got.get(key(r)) ?? 0, r.max)); // the upsert: the greater max
+        stored.push(...batch);
+        // The hub's correction: the minutes from the stored reports, hours and days from their minutes.
+        const minuteMax = (from: number, to: number) => {
+          let m = 0;
+          for (const [k, v] of got) {
+            const [bucket, start] = k.split('|') as [string, string];
+            const at = Date.parse(start);
+            if (bucket === '1m' && at >= from && at < to) m = Math.max(m, v);
+          }
+          return m;
+        };
+        for (const m of levelMaxima(inWindows(maxWindows(maxSpans, holdMs)), maxSpans, holdMs)) {
+          corrected++;
+          got.set(key({ bucket: '1m', start: new Date(m.start).toISOString() }), m.max);
+          const hour = bucketStart(m.start, '1h', tz());
+          const day = bucketStart(m.start, '1d', tz());
+          got.set(key({ bucket: '1h', start: new Date(hour).toISOString() }), minuteMax(hour, hour + HOUR));
+          got.set(
+            key({ bucket: '1d', start: new Date(day).toISOString() }),
+            minuteMax(day, bucketStart(day + 25 * HOUR, '1d', tz())),
+          );
+        }
       }
       const nonzero = (m: Map<string, number>) => [...m].filter(([, v]) => v > 0).sort();
       expect(nonzero(got), `round ${round}`).toEqual(nonzero(want));
     }
+    // The shuffled rounds did need the correction.
+    expect(corrected).toBeGreaterThan(20);
   });
 
   it('sums dwell and queue wait exactly, whatever batches the events arrive in', () => {

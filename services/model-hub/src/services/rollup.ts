@@ -30,7 +30,8 @@ import type { AnalyticsEvent, MetricBucket, MetricPoint, StoreMetric } from '@st
  * bucket boundary is split at it. A late report splits the segment it falls in: the rows get the
  * difference (the earlier report's segment shortened, negative; the new one, positive), which
  * the same additive upsert folds in — see `levelDeltas`. `n` and `sum` still count the reports,
- * and `max` is the largest level seen in the bucket (a late report never lowers it).
+ * and `max` is the largest level seen in the bucket (a late report that shows it too high has it
+ * set again: `levelMaxima`).
  */
 
 /** Upper bounds (seconds) of the dwell histogram bins `h0`…`h10`; `h11` is everything above. */
@@ -359,12 +360,17 @@ export function levelWindows(
  * Applying the deltas of batches one after another, in any order, gives the time weights of all
  * reports at once (`rollup.test.ts` checks this against random late arrivals).
  *
- * `max` can only grow (rows are upserted with the greater of the two), so it is raised only where
- * a level is known for good: in the report's own bucket, and over a segment that a later report
- * ended (inside `holdMs`) — never over the part of a segment that is only held, which a later
- * report may still cut short. Reports that arrive in time order per series, in any batches, give
- * the maxima of all reports at once (checked in `rollup.test.ts`); a report arriving after a later
- * one of its series may leave a maximum too high where it cuts a segment already ended.
+ * `max` is upserted with the greater of the two, so it is raised only where a level is known for
+ * good: in the report's own bucket, and over a segment that a later report ended (inside
+ * `holdMs`) — never over the part of a segment that is only held, which a later report may still
+ * cut short. Reports that arrive in time order per series, in any batches, give the maxima of all
+ * reports at once. A report arriving after a later one of its series can cut a segment that was
+ * already ended, and the buckets of the part cut off keep that segment's level as their max: such
+ * spans go to `maxSpans`, and the caller sets those buckets' max to what `levelMaxima` computes
+ * from the stored reports (the hours and days around them to the max of their minutes). With it,
+ * any order and batching gives the maxima of all reports at once (checked in `rollup.test.ts`).
+ * An edge's upload after an outage does arrive out of order: each batch carries the newest events
+ * too, so the backlog sent oldest first meets them in the middle.
  */
 export function levelDeltas(opts: {
   existing: readonly LevelSample[];
@@ -372,6 +378,8 @@ export function levelDeltas(opts: {
   holdMs: number;
   timezone: (storeId: string) => string;
   into?: RowSet;
+  /** Receives the spans whose bucket maxima are too high now (see above). */
+  maxSpans?: LevelSpan[];
 }): RollupRow[] {
   const { holdMs } = opts;
   const rows = opts.into ?? new RowSet();
@@ -389,8 +397,11 @@ export function levelDeltas(opts: {
     const after = [...before, ...added.values()].sort((a, b) => a.t - b.t);
     const tz = opts.timezone(after[0]!.storeId);
     const endsBefore = new Map<number, number>();
+    const endedBefore = new Set<number>();
     before.forEach((s, i) => {
-      endsBefore.set(s.t, Math.min(before[i + 1]?.t ?? Number.POSITIVE_INFINITY, s.t + holdMs));
+      const next = before[i + 1]?.t;
+      endsBefore.set(s.t, Math.min(next ?? Number.POSITIVE_INFINITY, s.t + holdMs));
+      if (next !== undefined && next < s.t + holdMs) endedBefore.add(s.t);
     });
     after.forEach((s, i) => {
       const next = after[i + 1]?.t;
@@ -404,10 +415,73 @@ export function levelDeltas(opts: {
       } else if (end !== was) {
         addSegment(rows, s, end, was, -1, tz); // shortened by a new report
         if (ended) raiseMax(rows, s, s.t, end, tz);
+        // Its level was raised over [end, was) before, and may be above what is there now.
+        if (endedBefore.has(s.t) && s.value > 0) opts.maxSpans?.push({ series: s, from: end, to: was });
       }
     });
   }
   return rows.sorted();
+}
+
+/** A time span [from, to) of one series (a late report cut a segment there: see `levelDeltas`). */
+export interface LevelSpan {
+  series: Pick<LevelSample, 'storeId' | 'metric' | 'cameraId' | 'subject'>;
+  from: number;
+  to: number;
+}
+
+/**
+ * The stored reports `levelMaxima` needs for `spans`: per span, its series' reports from `holdMs`
+ * before the first minute it touches to `holdMs` after the last (a segment reaching a minute starts
+ * at most `holdMs` before it, and a report's next one ends it only within `holdMs`).
+ */
+export function maxWindows(spans: readonly LevelSpan[], holdMs: number): LevelSpan[] {
+  return spans.map((s) => ({
+    series: s.series,
+    from: bucketStart(s.from, '1m', 'UTC') - holdMs,
+    to: bucketStart(s.to - 1, '1m', 'UTC') + MINUTE + holdMs,
+  }));
+}
+
+/**
+ * The exact `max` of every minute bucket that `spans` touch, from the reports of their series
+ * (`samples`: at least those of `maxWindows(spans)`): the largest level reported in the minute or
+ * held into it by a segment a later report ended — what `levelDeltas` gives the minute when all
+ * reports arrive at once. A minute that no report reaches gets 0.
+ */
+export function levelMaxima(
+  samples: readonly LevelSample[],
+  spans: readonly LevelSpan[],
+  holdMs: number,
+): Array<{ series: LevelSpan['series']; start: number; max: number }> {
+  const minutes = new Map<string, Map<number, number>>();
+  const seriesOf = new Map<string, LevelSpan['series']>();
+  for (const span of spans) {
+    const key = seriesKey(span.series);
+    seriesOf.set(key, span.series);
+    const m = getOrSet(minutes, key, () => new Map());
+    for (let t = bucketStart(span.from, '1m', 'UTC'); t < span.to; t += MINUTE) m.set(t, 0);
+  }
+  const bySeries = new Map<string, LevelSample[]>();
+  for (const s of samples) if (minutes.has(seriesKey(s))) getOrSet(bySeries, seriesKey(s), () => []).push(s);
+  for (const [key, list] of bySeries) {
+    const m = minutes.get(key)!;
+    const raise = (minute: number, value: number) => {
+      const v = m.get(minute);
+      if (v !== undefined && value > v) m.set(minute, value);
+    };
+    list.sort((a, b) => a.t - b.t);
+    list.forEach((s, i) => {
+      raise(bucketStart(s.t, '1m', 'UTC'), s.value);
+      const next = list[i + 1]?.t;
+      if (next === undefined || next >= s.t + holdMs) return;
+      for (let t = bucketStart(s.t, '1m', 'UTC'); t < next; t += MINUTE) raise(t, s.value);
+    });
+  }
+  const out: Array<{ series: LevelSpan['series']; start: number; max: number }> = [];
+  for (const [key, m] of minutes)
+    for (const [start, max] of m) out.push({ series: seriesOf.get(key)!, start, max });
+  return out;
 }
 
 /** Adds (sign 1) or removes (sign -1) the level `s.value` over [from, to) to every bucket size. */
