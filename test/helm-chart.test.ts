@@ -11,7 +11,7 @@
  * the instruction, it never skips.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -124,6 +124,45 @@ describe('helm chart charts/storevision', () => {
       expect(ofKind(objs, 'DaemonSet').map((d) => d.metadata.name)).toEqual(['sv-storevision-edge-store-1']);
     });
 
+    it('runs what the Dockerfile builds: its working dir, its user, a command that is in it', () => {
+      // The image itself is not built here (no Docker engine on this project's machines); this
+      // keeps the chart and the Dockerfile saying the same thing.
+      expect(helmBin, MISSING).toBeDefined();
+      const docker = readFileSync(join(root, 'Dockerfile'), 'utf8');
+      const workdirs = [...docker.matchAll(/^WORKDIR (\S+)$/gm)].map((m) => m[1]);
+      const user = /^USER (\d+):(\d+)$/m.exec(docker);
+      const workloads = [...ofKind(objs, 'Deployment'), ...ofKind(objs, 'DaemonSet')];
+      const ours = workloads.flatMap((w) =>
+        w.spec.template.spec.containers
+          .filter((c: K8s) => c.image.startsWith('ghcr.io/storevision/'))
+          .map((c: K8s) => ({ c, pod: w.spec.template.spec })),
+      );
+      expect(ours.map(({ c }) => c.name).sort()).toEqual(['edge', 'hub', 'orchestrator']);
+      for (const { c, pod } of ours) {
+        expect(workdirs.at(-1)).toBe(c.workingDir);
+        expect([Number(user?.[1]), Number(user?.[2])]).toEqual([
+          pod.securityContext.runAsUser,
+          pod.securityContext.runAsGroup,
+        ]);
+        expect(c.command.slice(0, 2)).toEqual(['node', 'packages/cli/bin/storevision.js']);
+        expect(existsSync(join(root, c.command[1]))).toBe(true);
+      }
+      // npm ci in the image needs every workspace's package.json before the sources are copied.
+      const rootPkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+      const workspaces = (rootPkg.workspaces as string[]).flatMap((w) =>
+        w.endsWith('/*')
+          ? readdirSync(join(root, w.slice(0, -2)), { withFileTypes: true })
+              .filter(
+                (d) => d.isDirectory() && existsSync(join(root, w.slice(0, -2), d.name, 'package.json')),
+              )
+              .map((d) => `${w.slice(0, -2)}/${d.name}`)
+          : [w],
+      );
+      expect(workspaces.length).toBeGreaterThan(5);
+      for (const w of workspaces) expect(docker).toContain(`COPY ${w}/package.json ${w}/`);
+      expect(readFileSync(join(root, '.dockerignore'), 'utf8')).toMatch(/^\*\*\/node_modules$/m);
+    });
+
     it('probes every service on /readyz (readiness) and /healthz (liveness), with resources set', () => {
       expect(helmBin, MISSING).toBeDefined();
       const workloads = [...ofKind(objs, 'Deployment'), ...ofKind(objs, 'DaemonSet')];
@@ -220,6 +259,9 @@ describe('helm chart charts/storevision', () => {
       expect(gpu.resources.requests['nvidia.com/gpu']).toBe(1);
       expect(gpu.resources.limits['nvidia.com/gpu']).toBe(1);
       expect(gpu.resources.limits.cpu).toBe('8');
+      // The GPU pool runs the Dockerfile's GPU build (CUDA libraries in it); the others the CPU one.
+      expect(gpu.image).toBe('ghcr.io/storevision/storevision:0.1.0-gpu');
+      expect(cpu.image).toBe('ghcr.io/storevision/storevision:0.1.0');
       expect(gpuDs.spec.template.spec.tolerations).toContainEqual({
         key: 'nvidia.com/gpu',
         operator: 'Exists',
