@@ -10,7 +10,9 @@
 #
 # ORT_INSTALL is onnxruntime-node's install flag: `skip` leaves out the CUDA execution provider's
 # libraries (a CPU image), `cuda12` fetches them for a GPU image (the edge then picks CUDA from its
-# execution-provider registry where the node has a GPU, CPU otherwise).
+# execution-provider registry where the node has a GPU, CPU otherwise). onnxruntime's CUDA 12
+# provider needs cuDNN 9, hence a `-cudnn` CUDA 12.4+ base; the GPU node's driver must support that
+# CUDA (12.4: driver 550 or later, or NVIDIA's forward-compatibility package).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG BASE=node:20-bookworm-slim
@@ -40,7 +42,7 @@ FROM ${BASE}
 # Node from the official image (the GPU base has none); ffmpeg pulls RTSP/HTTP cameras; tini reaps.
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg tini ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg tini ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && (getent passwd 1000 >/dev/null || useradd --uid 1000 --create-home --shell /usr/sbin/nologin storevision)
 WORKDIR /app
@@ -49,5 +51,8 @@ COPY --from=deps /app ./
 COPY . .
 ENV NODE_ENV=production
 USER 1000:1000
-ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "packages/cli/bin/storevision.js", "--help"]
+# `docker run <image> hub|orchestrator|edge [options]`. The chart names the same command in full
+# (tini, node, the CLI, the service): a Kubernetes `command` replaces the ENTRYPOINT, and tini as
+# PID 1 reaps what the edge leaves behind (ffmpeg of pulled cameras) and forwards signals.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "packages/cli/bin/storevision.js"]
+CMD ["--help"]

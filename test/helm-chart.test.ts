@@ -109,7 +109,13 @@ describe('helm chart charts/storevision', () => {
     it('renders hub (Deployment, Service, PVC), orchestrator and one edge DaemonSet per pool', () => {
       expect(helmBin, MISSING).toBeDefined();
       const hub = named(objs, 'Deployment', 'sv-storevision-hub');
-      expect(container(hub, 'hub').command).toEqual(['node', 'packages/cli/bin/storevision.js', 'hub']);
+      expect(container(hub, 'hub').command).toEqual([
+        '/usr/bin/tini',
+        '--',
+        'node',
+        'packages/cli/bin/storevision.js',
+        'hub',
+      ]);
       expect(named(objs, 'Service', 'sv-storevision-hub').spec.ports[0].port).toBe(8090);
       expect(
         named(objs, 'PersistentVolumeClaim', 'sv-storevision-hub-data').spec.resources.requests.storage,
@@ -144,8 +150,15 @@ describe('helm chart charts/storevision', () => {
           pod.securityContext.runAsUser,
           pod.securityContext.runAsGroup,
         ]);
-        expect(c.command.slice(0, 2)).toEqual(['node', 'packages/cli/bin/storevision.js']);
-        expect(existsSync(join(root, c.command[1]))).toBe(true);
+        // tini as PID 1 (reaps what the edge leaves behind, forwards signals): the image's
+        // ENTRYPOINT, named again because a Kubernetes `command` replaces it.
+        expect(c.command.slice(0, 4)).toEqual([
+          '/usr/bin/tini',
+          '--',
+          'node',
+          'packages/cli/bin/storevision.js',
+        ]);
+        expect(existsSync(join(root, c.command[3]))).toBe(true);
       }
       // npm ci in the image needs every workspace's package.json before the sources are copied.
       const rootPkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -161,6 +174,10 @@ describe('helm chart charts/storevision', () => {
       expect(workspaces.length).toBeGreaterThan(5);
       for (const w of workspaces) expect(docker).toContain(`COPY ${w}/package.json ${w}/`);
       expect(readFileSync(join(root, '.dockerignore'), 'utf8')).toMatch(/^\*\*\/node_modules$/m);
+      expect(docker).toMatch(/apt-get install[^\n]*\btini\b/);
+      expect(docker).toContain(
+        'ENTRYPOINT ["/usr/bin/tini", "--", "node", "packages/cli/bin/storevision.js"]',
+      );
     });
 
     it('probes every service on /readyz (readiness) and /healthz (liveness), with resources set', () => {

@@ -194,46 +194,66 @@ describe.each(BACKENDS)('store events and metrics on %s', (backend) => {
     // What an edge's upload after an outage does: each batch carries the newest events too, so a
     // report can arrive after the ones on both sides of it. cam-c gets 5 people at 04:59:30 and
     // 1 at 05:02 first: the 5 held to 05:02, so 05:00–05:02 saw 5. Then the backlog's report: at
-    // 05:00 the aisle was empty — the 5 held 30 s, and 05:00–05:02 saw 0. cam-d gets all three at once.
+    // 05:00 the aisle was empty — the 5 held 30 s, and 05:00–05:02 saw 0. The same across the
+    // store-local midnight (16:00 UTC in Shanghai): the day that starts then saw 0 and 1, not 5.
+    // cam-d gets all six at once.
     const c = eventFactory({ storeId: 'sh-1', cameraId: 'cam-c' });
     const d = eventFactory({ storeId: 'sh-1', cameraId: 'cam-d' });
-    const reports = (f: typeof c) => [
-      f.occupancy('2025-03-10T04:59:30Z', 'aisle-9', 5),
-      f.occupancy('2025-03-10T05:02:00Z', 'aisle-9', 1),
-      f.occupancy('2025-03-10T05:00:00Z', 'aisle-9', 0),
-    ];
-    const [a, later, late] = reports(c);
-    expect((await post(eventBatch('sh-1', [a!, later!]))).json().accepted).toBe(2);
-    expect((await post(eventBatch('sh-1', reports(d)))).json().accepted).toBe(3);
-    const maxima = async (camera: string, bucket: string) =>
+    const reports = (f: typeof c) =>
+      ['04:59:30', '05:02:00', '05:00:00', '15:59:30', '16:02:00', '16:00:00'].map((time, i) =>
+        f.occupancy(`2025-03-10T${time}Z`, 'aisle-9', [5, 1, 0][i % 3]!),
+      );
+    const [a, later, late, a2, later2, late2] = reports(c);
+    expect((await post(eventBatch('sh-1', [a!, later!, a2!, later2!]))).json().accepted).toBe(4);
+    expect((await post(eventBatch('sh-1', reports(d)))).json().accepted).toBe(6);
+    const maxima = async (camera: string, bucket: string, from = '04:00', to = '06:00') =>
       (
         await metrics(
-          `metric=occupancy&bucket=${bucket}&from=2025-03-10T04:00:00Z&to=2025-03-10T06:00:00Z&camera=${camera}`,
+          `metric=occupancy&bucket=${bucket}&from=2025-03-10T${from}:00Z&to=2025-03-10T${to}:00Z&camera=${camera}`,
         )
       ).points
-        .filter((p: { n: number }) => p.n > 0)
+        .filter((p: { value: number | null }) => p.value !== null)
         .map((p: { t: string; max: number }) => [p.t.slice(11, 16), p.max]);
+    const days = async (camera: string) =>
+      (
+        await metrics(
+          `metric=occupancy&bucket=1d&from=2025-03-09T16:00:00Z&to=2025-03-11T16:00:00Z&camera=${camera}`,
+        )
+      ).points.map((p: { t: string; max: number }) => [p.t.slice(0, 10), p.max]);
     expect(await maxima('cam-c', '1h')).toEqual([
       ['04:00', 5],
       ['05:00', 5],
     ]);
-    expect((await post(eventBatch('sh-1', [late!]))).json().accepted).toBe(1);
-    for (const bucket of ['1m', '5m', '1h'])
+    expect(await days('cam-c')).toEqual([
+      ['2025-03-09', 5],
+      ['2025-03-10', 5],
+    ]);
+    expect((await post(eventBatch('sh-1', [late!, late2!]))).json().accepted).toBe(2);
+    for (const bucket of ['1m', '5m', '1h']) {
       expect(await maxima('cam-c', bucket)).toEqual(await maxima('cam-d', bucket));
+      expect(await maxima('cam-c', bucket, '15:00', '17:00')).toEqual(
+        await maxima('cam-d', bucket, '15:00', '17:00'),
+      );
+    }
+    expect(await days('cam-c')).toEqual(await days('cam-d'));
     expect(await maxima('cam-c', '1h')).toEqual([
       ['04:00', 5],
       ['05:00', 1],
     ]);
-    expect(await maxima('cam-c', '1m')).toEqual([
+    // 05:01 holds the 0 (the minute that kept the 5 before); 05:03–05:06 the held 1, whose max is
+    // only raised in its own minute (the held end of a last step may still be cut short).
+    expect((await maxima('cam-c', '1m')).slice(0, 5)).toEqual([
       ['04:59', 5],
       ['05:00', 0],
+      ['05:01', 0],
       ['05:02', 1],
+      ['05:03', 0],
     ]);
-    const day = (camera: string) =>
-      metrics(
-        `metric=occupancy&bucket=1d&from=2025-03-09T16:00:00Z&to=2025-03-10T16:00:00Z&camera=${camera}`,
-      );
-    expect((await day('cam-c')).points).toEqual((await day('cam-d')).points);
+    // The store-local day that starts at 16:00 UTC: 0, then 1.
+    expect(await days('cam-c')).toEqual([
+      ['2025-03-09', 5],
+      ['2025-03-10', 1],
+    ]);
   });
 
   it('rejects unreadable events by position and stores the rest', async () => {

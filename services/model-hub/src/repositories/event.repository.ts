@@ -351,7 +351,9 @@ async function placeLevels(
  * Sets the `max` of the buckets where a late report cut a segment already ended (`maxSpans` of
  * `levelDeltas`): each minute's to `levelMaxima` of the stored reports, then each hour's and
  * store-local day's around them to the largest of their minutes. Runs after the batch's upsert,
- * in its transaction. Rare: only a report arriving after a later one of its series gets here.
+ * in its transaction. Rare: only a report arriving after the reports on both sides of it gets
+ * here. Two reports of one series at the same time keep the first (`level_samples`); an edge
+ * makes one level per zone and frame, so they carry the same value.
  */
 async function correctMaxima(
   trx: Transaction<HubDatabase>,
@@ -383,12 +385,16 @@ async function correctMaxima(
   }
   for (const o of outer.values()) {
     const { storeId, metric, cameraId, subject } = o.series;
+    const minutes = (agg: 'max' | 'sum', column: 'max' | 'n' | 'tw_ms') =>
+      sql<number>`(select ${sql.raw(agg)}(m.${sql.ref(column)}) from event_rollups m where m.store_id = ${storeId} and m.metric = ${metric} and m.bucket = '1m' and m.camera_id = ${cameraId} and m.subject = ${subject} and m.start >= ${iso(o.start)} and m.start < ${iso(o.end)})`;
     await trx
       .updateTable('event_rollups')
-      .set({
-        max: sql<number>`coalesce((select max(m.max) from event_rollups m where m.store_id = ${storeId} and m.metric = ${metric} and m.bucket = '1m' and m.camera_id = ${cameraId} and m.subject = ${subject} and m.start >= ${iso(o.start)} and m.start < ${iso(o.end)}), event_rollups.max)`,
-      })
+      .set({ max: minutes('max', 'max') })
       .where((eb) => seriesRow(eb, o.series, o.bucket, iso(o.start)))
+      // Only while every minute of it is still stored (minute rollups are pruned before hours and
+      // days): its reports and covered time add up to the hour's or day's own. Otherwise the max
+      // stays as it is — possibly too high, never too low.
+      .where((eb) => eb.and([eb('n', '=', minutes('sum', 'n')), eb('tw_ms', '=', minutes('sum', 'tw_ms'))]))
       .execute();
   }
 }

@@ -150,7 +150,7 @@ describe('rollups from events', () => {
   it('splits a level across hour and store-local day boundaries', () => {
     // 23:58 in Shanghai (15:58 UTC): 6 people, no report after. It holds 5 minutes: 2 in the old
     // day and hour, 3 in the new ones. Its max counts only in its own bucket: a held level may still
-    // be cut short by the next report, and a max once stored cannot come down.
+    // be cut short by the next report, which (arriving in time order) does not lower a stored max.
     const late = rollupDeltas([ev.occupancy('2025-03-10T15:58:00Z', 'fresh', 6)], () => 'Asia/Shanghai');
     const w = (bucket: string) =>
       late.filter((r) => r.bucket === bucket).map((r) => [r.start, r.wsum / 60_000, r.wms / 60_000, r.max]);

@@ -8,7 +8,8 @@ import type { AnalyticsEvent, MetricBucket, MetricPoint, StoreMetric } from '@st
  * the store-local midnight) — keyed by store, camera, subject (the zone or line) and metric. A row
  * holds `n` (observations), `sum`, `max` and, for dwell, a 12-bin histogram: all of them merge by
  * addition or max, so a late event from a backlog lands in the right buckets with one upsert, in
- * any order, and nothing has to be recomputed.
+ * any order. The one exception: a level report arriving after the reports on both sides of it has
+ * the `max` of the buckets it cut set again (see `levelDeltas`).
  *
  * What each event adds (ARCHITECTURE.md's metrics):
  * | event                       | metric                     | subject | n | sum             | max    |
