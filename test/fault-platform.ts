@@ -23,8 +23,5 @@ export function recordFigure(name: string, line: string, data: Record<string, un
   writeFileSync(FIGURES_FILE, `${JSON.stringify(figures, null, 2)}\n`);
 }
 
-export function percentile(values: number[], q: number): number {
-  if (values.length === 0) return Number.NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-}
+/** Nearest-rank percentile, as the benchmarks report it. */
+export { percentile } from '../packages/cli/src/bench/edge-bench-stats.ts';

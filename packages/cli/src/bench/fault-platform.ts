@@ -16,7 +16,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { analyticsConfigForScene } from '@storevision/analytics';
 import type {
   AnalyticsEvent,
   CameraAnalyticsState,
@@ -36,6 +35,7 @@ import {
 } from '@storevision/orchestrator';
 import { type RenderedFrame, SequenceRenderer } from '@storevision/scenes';
 import pino from 'pino';
+import { simulatedCameraSpec } from '../platform/camera-spec.ts';
 import { EdgeProcess } from './edge-process.ts';
 import { json, until } from './poll.ts';
 
@@ -302,18 +302,7 @@ export class FaultPlatform {
     const r = await json(`${this.orchestratorUrl}/v1/stores/${STORE}/cameras/${cameraId}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        source: 'push',
-        fps: o.fps,
-        resolution: { width: o.width, height: o.height },
-        pipelines: [
-          {
-            model: 'person-detector',
-            minFps: 1,
-            ...(o.scene ? { analytics: analyticsConfigForScene(o.scene) } : {}),
-          },
-        ],
-      }),
+      body: JSON.stringify(simulatedCameraSpec(o)),
     });
     if (r.status !== 200 && r.status !== 201)
       throw new Error(`registering ${cameraId}: ${r.status} ${JSON.stringify(r.body)}`);

@@ -19,7 +19,6 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { analyticsConfigForScene } from '@storevision/analytics';
 import type { SceneName } from '@storevision/contracts';
 import { LocalRedis } from '@storevision/inference-edge';
 import { loadConfig as loadHubConfig, type RunningHub, startHub } from '@storevision/model-hub';
@@ -31,6 +30,7 @@ import {
 import { EdgeProcess } from '../bench/edge-process.ts';
 import { HubClient } from '../hub-client.ts';
 import { CameraFeed, prepareCameraLoop } from './camera-feed.ts';
+import { simulatedCameraSpec } from './camera-spec.ts';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 export const BUNDLED_MODEL = path.join(REPO, 'models', 'person-detector');
@@ -214,14 +214,9 @@ export async function startPlatform(o: PlatformOptions): Promise<RunningPlatform
         const res = await fetch(`${orchestrator.url}/v1/stores/${storeId}/cameras/${cameraId}`, {
           method: 'PUT',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            source: 'push',
-            fps: o.fps,
-            resolution: { width: o.width, height: o.height },
-            pipelines: [
-              { model: 'person-detector', minFps: 1, analytics: analyticsConfigForScene(loop.description) },
-            ],
-          }),
+          body: JSON.stringify(
+            simulatedCameraSpec({ fps: o.fps, width: o.width, height: o.height, scene: loop.description }),
+          ),
         });
         if (!res.ok) throw new Error(`registering camera ${cameraId}: ${res.status} ${await res.text()}`);
         const storeEdges = edges.filter((e) => e.storeId === storeId);
