@@ -154,8 +154,11 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     outboxMaxLen: config.outboxMaxLen,
     snapshotTtlMs: Math.max(2 * config.snapshotIntervalMs, 30_000),
     ...(config.localFrameBytes > 0 ? { local: new LocalFrameBytes(config.localFrameBytes) } : {}),
-    queueKeys: queue.keys,
     threads: threads.inferenceThreads,
+    jobSlots: 2 * threads.inferenceThreads,
+    // A runner claims again within a frame's time: waiting for its thread, then running the frame
+    // (each at most the watchdog's deadline).
+    runnerLeaseMs: 2 * config.inferenceTimeoutMs + 10_000,
   };
   const repository = new FrameRepository(requestRedis, repoOptions);
   const workerRepository = new FrameRepository(workerRedis, repoOptions);
@@ -169,7 +172,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
   const eventOutbox = new EventOutboxRepository(requestRedis, { prefix: config.redisPrefix });
   const metrics = new EdgeMetrics({
     nodeId: config.nodeId,
-    queueDepth: () => queue.depth(),
+    queueDepth: async () => ({ ...(await queue.depth()), due: (await repository.runnerState()).due }),
     eventOutboxLength: () => analyticsRepository.eventCount(),
     eventOutboxTotals: () => eventOutbox.totals(),
   });
@@ -355,7 +358,10 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
       : undefined;
   snapshots?.start();
   logger.info({ threads, models: config.models }, 'loading models');
-  const ready = pool.start().then(() => {
+  const ready = pool.start().then(async () => {
+    // Runners of a process that died before this one rejoin on their next claim; until then they
+    // would hold job slots for their whole lease.
+    await repository.resetRunners().catch((err) => logger.warn({ err }, 'could not reset the frame runners'));
     processor.start();
     logger.info(
       { models: pool.models.map((m) => ({ name: m.name, version: m.version, eps: m.executionProviders })) },

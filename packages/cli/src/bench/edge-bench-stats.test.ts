@@ -80,6 +80,7 @@ describe('Prometheus text', () => {
     'edge_queue_depth{state="delayed",node="n"} 0',
     'edge_queue_depth{state="completed",node="n"} 100',
     'edge_queue_depth{state="failed",node="n"} 4',
+    'edge_queue_depth{state="due",node="n"} 5',
   ].join('\n');
 
   it('sums one metric over the samples whose labels match', () => {
@@ -87,8 +88,8 @@ describe('Prometheus text', () => {
     expect(sumMetric(text, 'edge_frames_dropped_total', (l) => l.camera!.startsWith('r1-'))).toBe(15);
   });
 
-  it('counts waiting, active and delayed jobs as still queued, not finished ones', () => {
-    expect(queuedFrames(text)).toBe(3);
+  it('counts waiting, active and delayed jobs and cameras due as still queued, not finished jobs', () => {
+    expect(queuedFrames(text)).toBe(8);
   });
 });
 

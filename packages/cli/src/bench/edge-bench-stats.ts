@@ -102,10 +102,10 @@ export function sumMetric(
   return sum;
 }
 
-/** Frame jobs still to run, from `edge_queue_depth` (waiting + active + delayed). */
+/** Work still to do, from `edge_queue_depth`: runner jobs waiting, active or delayed, and cameras due. */
 export function queuedFrames(metricsText: string): number {
   return sumMetric(metricsText, 'edge_queue_depth', (l) =>
-    ['waiting', 'active', 'delayed'].includes(l.state ?? ''),
+    ['waiting', 'active', 'delayed', 'due'].includes(l.state ?? ''),
   );
 }
 

@@ -1,12 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { FrameJob } from '@storevision/contracts';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 /**
- * The BullMQ queue of frame jobs. A job is a camera's turn: queued by the frame that found none due
- * (its id is that frame's id, its payload `{frameId, cameraId}`), it takes the camera's newest
- * pending frame when it runs (`FrameRepository.claim`).
+ * The BullMQ queue of frame jobs. A job is a runner (see `FrameRepository`): queued by the frame
+ * that found a camera due and too few runners alive (its payload `{frameId, cameraId}` names that
+ * frame, for logs), it serves due cameras' newest frames until none is due.
  */
 export const FRAME_QUEUE_NAME = 'frames';
 
@@ -26,29 +25,16 @@ export class FrameQueue {
     this.#attempts = opts.attempts;
   }
 
-  /**
-   * Queues a camera's turn. `requeue`: a turn that yielded to others (`FrameProcessor`) goes to the
-   * back of the queue, under a fresh job id (its first job may still be in the finished history).
-   */
-  async add(job: FrameJob, opts: { requeue?: boolean } = {}): Promise<void> {
+  /** Queues runner `jobId` (the id `FrameRepository` counted it under). */
+  async add(job: FrameJob, jobId: string): Promise<void> {
     await this.queue.add('frame', job, {
-      jobId: opts.requeue ? `${job.frameId}.${randomUUID()}` : job.frameId,
+      jobId,
       attempts: this.#attempts,
-      // Newest first. A waiting job is a camera's turn and takes that camera's newest frame, so the
-      // order only decides which camera goes next: under overload LIFO serves the camera whose turn
-      // began last (`storevision bench edge`, 3x overload: fresher frames than FIFO). Evenly paced
-      // cameras are still served in turn. A turn that yielded waits behind every other.
-      lifo: !opts.requeue,
       // Retries are immediate: the frame is live video, a later try is worth less every second.
       // Finished jobs are kept only as a short history; results live in the outbox.
       removeOnComplete: { count: 100 },
       removeOnFail: { count: 1000 },
     });
-  }
-
-  /** The Redis lists of jobs waiting for a worker and running (see `FrameRepository`). */
-  get keys(): { wait: string; active: string } {
-    return { wait: this.queue.keys.wait!, active: this.queue.keys.active! };
   }
 
   async depth(): Promise<{

@@ -47,94 +47,158 @@ const meta = (frameId: string, cameraId: string) => ({
   models: ['person-detector'],
 });
 
-describe('camera turns', () => {
-  it('queues one job per turn: a frame that supersedes a pending one rides the job already due', async () => {
-    const repo = new FrameRepository(conn, { prefix: 'ct1', ...options });
-    expect(await repo.ingest(meta('a1', 'cam'), frame(1))).toEqual({ dropped: null, queueJob: true });
-    expect(await repo.ingest(meta('a2', 'cam'), frame(2))).toEqual({ dropped: 'a1', queueJob: false });
-    expect(await repo.ingest(meta('b1', 'other'), frame(3))).toEqual({ dropped: null, queueJob: true });
-    // The job (named after a1, the frame that queued it) takes the camera's newest frame, a2.
-    const taken = await repo.claim('a1', 'cam');
+describe('runners and camera turns', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('queues a runner when a camera becomes due and runners are short; a superseding frame rides the turn', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'rt1', ...options, threads: 1, jobSlots: 2 });
+    expect(await repo.ingest(meta('a1', 'cam'), frame(1))).toEqual({ dropped: null, runner: 'a1' });
+    expect(await repo.ingest(meta('a2', 'cam'), frame(2))).toEqual({ dropped: 'a1', runner: null });
+    expect(await repo.ingest(meta('b1', 'other'), frame(3))).toEqual({ dropped: null, runner: 'b1' });
+    // The camera that became due last goes first (its frame is the freshest).
+    expect(await repo.claim('a1')).toMatchObject({
+      kind: 'claimed',
+      camera: 'other',
+      frame: { frameId: 'b1' },
+    });
+    // A retry takes the same frame; the second runner takes the camera's newest frame, a2.
+    expect(await repo.claim('a1')).toMatchObject({
+      kind: 'claimed',
+      camera: 'other',
+      frame: { frameId: 'b1' },
+    });
+    const taken = await repo.claim('b1');
     const { cameraId: _c, ...a2 } = meta('a2', 'cam');
-    expect(taken).toMatchObject({ kind: 'claimed', frame: a2 });
+    expect(taken).toMatchObject({ kind: 'claimed', camera: 'cam', frame: a2 });
     expect(taken.kind === 'claimed' && taken.bytes.equals(frame(2))).toBe(true);
-    // Its retry takes the same frame; another job finds nothing pending.
-    expect(await repo.claim('a1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'a2' } });
-    expect(await repo.claim('late-job', 'cam')).toEqual({ kind: 'none' });
-    // No job is running in BullMQ's active list (none here): the next frame gets a job of its own.
-    expect(await repo.ingest(meta('a3', 'cam'), frame(4))).toEqual({ dropped: null, queueJob: true });
+    expect(await repo.claim('late-runner')).toEqual({ kind: 'none' });
+    // Two runners alive on a one-thread node: a frame of a held camera waits for its runner…
+    expect(await repo.ingest(meta('a3', 'cam'), frame(4))).toEqual({ dropped: null, runner: null });
+    // …which goes on with it, as no other camera is due.
+    expect(await repo.claim('b1', 'cam')).toMatchObject({
+      kind: 'claimed',
+      camera: 'cam',
+      frame: { frameId: 'a3' },
+    });
+    // Nothing pending for the other camera and nothing due: runner a1 ends.
+    expect(await repo.claim('a1', 'other')).toEqual({ kind: 'none' });
+    expect(await repo.runnerState()).toEqual({ due: 0, runners: 1 });
     expect(await repo.stats('cam')).toMatchObject({ received: 3, dropped: 1 });
   });
 
-  it('keeps a turn with its job while it works, goes on with the next frame, and yields to waiting turns', async () => {
-    const queueKeys = { wait: 'ct3:bull:frames:wait', active: 'ct3:bull:frames:active' };
-    const repo = new FrameRepository(conn, { prefix: 'ct3', ...options, queueKeys, threads: 1 });
-    const next = { next: true };
-    expect((await repo.ingest(meta('d1', 'cam'), frame(1))).queueJob).toBe(true);
-    expect(await repo.claim('d1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'd1' } });
-    // While d1 is in flight on the node's only thread the turn stays with its job: a new frame
-    // queues nothing…
-    await conn.rpush(queueKeys.active, 'd1');
-    expect(await repo.ingest(meta('d2', 'cam'), frame(2))).toEqual({ dropped: null, queueJob: false });
-    // …and the job takes it itself once d1 is done, as no other turn waits.
-    expect(await repo.claim('d1', 'cam', next)).toMatchObject({ kind: 'claimed', frame: { frameId: 'd2' } });
-    // Its retry would take d2, the frame it took last.
-    expect(await repo.claim('d1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'd2' } });
-    // Another camera's turn waits: the job yields (the frame stays pending, a job is due for it).
-    expect((await repo.ingest(meta('d3', 'cam'), frame(3))).queueJob).toBe(false);
-    await conn.rpush(queueKeys.wait, 'other-camera-turn');
-    expect(await repo.claim('d1', 'cam', next)).toMatchObject({ kind: 'yield', frame: { frameId: 'd3' } });
-    expect(await repo.ingest(meta('d4', 'cam'), frame(4))).toEqual({ dropped: 'd3', queueJob: false });
-    await conn.del(queueKeys.wait);
-    // The turn queued again takes the newest frame; with nothing left the turn ends.
-    expect(await repo.claim('d3.requeued', 'cam')).toMatchObject({
+  it('serves the cameras in turn: a camera with its next frame pending goes behind those due', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'rt2', ...options, threads: 1, jobSlots: 1 });
+    expect((await repo.ingest(meta('d1', 'cam'), frame(1))).runner).toBe('d1');
+    expect(await repo.claim('d1')).toMatchObject({
       kind: 'claimed',
+      camera: 'cam',
+      frame: { frameId: 'd1' },
+    });
+    // One job slot, taken: the other camera is due, and no runner joins.
+    expect((await repo.ingest(meta('e1', 'other'), frame(2))).runner).toBeNull();
+    expect((await repo.ingest(meta('d2', 'cam'), frame(3))).runner).toBeNull();
+    // d2 is pending, but the other camera waits: the runner turns to it, cam goes to the back.
+    expect(await repo.claim('d1', 'cam')).toMatchObject({
+      kind: 'claimed',
+      camera: 'other',
+      frame: { frameId: 'e1' },
+    });
+    expect(await repo.runnerState()).toEqual({ due: 1, runners: 1 });
+    expect(await repo.ingest(meta('d3', 'cam'), frame(4))).toEqual({ dropped: 'd2', runner: null });
+    expect(await repo.claim('d1', 'other')).toMatchObject({
+      kind: 'claimed',
+      camera: 'cam',
+      frame: { frameId: 'd3' },
+    });
+    expect((await repo.ingest(meta('d4', 'cam'), frame(5))).runner).toBeNull();
+    // Nobody else due: the runner goes on with its camera, then ends when nothing is left.
+    expect(await repo.claim('d1', 'cam')).toMatchObject({
+      kind: 'claimed',
+      camera: 'cam',
       frame: { frameId: 'd4' },
     });
-    expect(await repo.claim('d3.requeued', 'cam', next)).toEqual({ kind: 'none' });
-    expect((await repo.ingest(meta('d5', 'cam'), frame(5))).queueJob).toBe(true);
-    // A turn that cannot go on hands back its pending frame (the caller queues it) or ends.
-    await repo.claim('d5', 'cam');
-    expect((await repo.ingest(meta('d6', 'cam'), frame(6))).queueJob).toBe(false);
-    expect(await repo.endTurn('cam')).toMatchObject({ frameId: 'd6' });
-    expect(await repo.ingest(meta('d7', 'cam'), frame(7))).toEqual({ dropped: 'd6', queueJob: false });
-    expect(await repo.claim('d6.requeued', 'cam')).toMatchObject({
-      kind: 'claimed',
-      frame: { frameId: 'd7' },
-    });
-    expect(await repo.endTurn('cam')).toBeUndefined();
-    expect((await repo.ingest(meta('d8', 'cam'), frame(8))).queueJob).toBe(true);
-    expect(await repo.stats('cam')).toMatchObject({ received: 8, dropped: 2 });
+    expect(await repo.claim('d1', 'cam')).toEqual({ kind: 'none' });
+    expect(await repo.runnerState()).toEqual({ due: 0, runners: 0 });
+    // Idle again: the next frame queues a runner.
+    expect((await repo.ingest(meta('d5', 'cam'), frame(6))).runner).toBe('d5');
   });
 
-  it('gives a frame of an active turn a job of its own while the node has idle threads', async () => {
-    const queueKeys = { wait: 'ct4:bull:frames:wait', active: 'ct4:bull:frames:active' };
-    const repo = new FrameRepository(conn, { prefix: 'ct4', ...options, queueKeys, threads: 2 });
-    expect((await repo.ingest(meta('e1', 'cam'), frame(1))).queueJob).toBe(true);
-    await conn.rpush(queueKeys.active, 'e1');
-    expect(await repo.claim('e1', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'e1' } });
-    // One job runs on a two-thread node: e2 gets a job of its own (the second thread)…
-    expect(await repo.ingest(meta('e2', 'cam'), frame(2))).toEqual({ dropped: null, queueJob: true });
-    // …so e1's job, done, leaves e2 to it and its turn ends quietly.
-    expect(await repo.claim('e1', 'cam', { next: true })).toEqual({ kind: 'none' });
-    await conn.rpush(queueKeys.active, 'e2');
-    expect(await repo.claim('e2', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'e2' } });
-    // Two jobs running on two threads: the next frame rides the active turn.
-    await conn.rpush(queueKeys.active, 'x-other-camera');
-    expect(await repo.ingest(meta('e3', 'cam'), frame(3))).toEqual({ dropped: null, queueJob: false });
-    expect(await repo.claim('e2', 'cam', { next: true })).toMatchObject({
+  it('makes a frame of a held camera due at once while fewer runners are alive than threads', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'rt3', ...options, threads: 2 });
+    expect((await repo.ingest(meta('f1', 'cam'), frame(1))).runner).toBe('f1');
+    expect(await repo.claim('f1')).toMatchObject({ kind: 'claimed', frame: { frameId: 'f1' } });
+    // One runner on a two-thread node: f2 is due at once, with a runner of its own (the second thread).
+    expect(await repo.ingest(meta('f2', 'cam'), frame(2))).toEqual({ dropped: null, runner: 'f2' });
+    expect(await repo.claim('f2')).toMatchObject({
       kind: 'claimed',
-      frame: { frameId: 'e3' },
+      camera: 'cam',
+      frame: { frameId: 'f2' },
+    });
+    // Two runners on two threads: the next frame waits for one of them.
+    expect(await repo.ingest(meta('f3', 'cam'), frame(3))).toEqual({ dropped: null, runner: null });
+    expect(await repo.claim('f2', 'cam')).toMatchObject({
+      kind: 'claimed',
+      camera: 'cam',
+      frame: { frameId: 'f3' },
     });
   });
 
-  it('lets the next frame queue a job when a turn was never queued (its marker expires)', async () => {
-    const repo = new FrameRepository(conn, { prefix: 'ct2', ...options, turnTtlMs: 200 });
-    expect((await repo.ingest(meta('c1', 'cam'), frame(1))).queueJob).toBe(true); // …and the add failed
-    expect((await repo.ingest(meta('c2', 'cam'), frame(2))).queueJob).toBe(false);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await repo.ingest(meta('c3', 'cam'), frame(3))).toEqual({ dropped: 'c2', queueJob: true });
-    expect(await repo.claim('c3', 'cam')).toMatchObject({ kind: 'claimed', frame: { frameId: 'c3' } });
+  it('ends a runner early: its camera goes back in turn and a runner takes its place', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'rt4', ...options, threads: 1, jobSlots: 1 });
+    await repo.ingest(meta('h1', 'cam'), frame(1));
+    expect(await repo.claim('h1')).toMatchObject({ kind: 'claimed', frame: { frameId: 'h1' } });
+    expect((await repo.ingest(meta('i1', 'other'), frame(2))).runner).toBeNull();
+    expect((await repo.ingest(meta('h2', 'cam'), frame(3))).runner).toBeNull();
+    // h1's job fails for good (or the worker pauses): cam is due again, behind the other camera.
+    expect(await repo.endRunner('h1', 'cam', 'h-next')).toBe('h-next');
+    expect(await repo.runnerState()).toEqual({ due: 2, runners: 1 });
+    expect(await repo.claim('h-next')).toMatchObject({
+      kind: 'claimed',
+      camera: 'other',
+      frame: { frameId: 'i1' },
+    });
+    expect(await repo.claim('h-next', 'other')).toMatchObject({
+      kind: 'claimed',
+      camera: 'cam',
+      frame: { frameId: 'h2' },
+    });
+    // Nothing pending, nothing due: no runner takes its place.
+    expect(await repo.endRunner('h-next', 'cam', 'unused')).toBeNull();
+    expect(await repo.runnerState()).toEqual({ due: 0, runners: 0 });
+    expect((await repo.ingest(meta('h3', 'cam'), frame(4))).runner).toBe('h3');
+  });
+
+  it('forgets runners whose lease ran out and cameras whose runner died', async () => {
+    const repo = new FrameRepository(conn, {
+      prefix: 'rt5',
+      ...options,
+      threads: 1,
+      jobSlots: 1,
+      runnerLeaseMs: 200,
+      turnTtlMs: 200,
+    });
+    expect((await repo.ingest(meta('c1', 'cam'), frame(1))).runner).toBe('c1'); // …and queueing it failed
+    expect((await repo.ingest(meta('c2', 'other'), frame(2))).runner).toBeNull();
+    await sleep(300);
+    // Its lease is over: the next camera that becomes due brings a runner, which serves all of them.
+    expect((await repo.ingest(meta('c3', 'third'), frame(3))).runner).toBe('c3');
+    expect(await repo.claim('c3')).toMatchObject({ camera: 'third', frame: { frameId: 'c3' } });
+    // The others' turn markers expired while they waited: it is still their turn.
+    expect(await repo.claim('c3', 'third')).toMatchObject({ camera: 'other', frame: { frameId: 'c2' } });
+    expect(await repo.claim('c3', 'other')).toMatchObject({ camera: 'cam', frame: { frameId: 'c1' } });
+    // The runner dies holding 'cam': its frames wait until the turn marker expires, then get a runner.
+    expect((await repo.ingest(meta('c4', 'cam'), frame(4))).runner).toBeNull();
+    await sleep(300);
+    expect(await repo.ingest(meta('c5', 'cam'), frame(5))).toEqual({ dropped: 'c4', runner: 'c5' });
+    expect(await repo.claim('c5')).toMatchObject({ camera: 'cam', frame: { frameId: 'c5' } });
+  });
+
+  it('clears the runners when a node starts', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'rt6', ...options, threads: 1, jobSlots: 1 });
+    expect((await repo.ingest(meta('k1', 'cam'), frame(1))).runner).toBe('k1');
+    expect((await repo.ingest(meta('k2', 'other'), frame(2))).runner).toBeNull();
+    await repo.resetRunners();
+    expect((await repo.ingest(meta('k3', 'third'), frame(3))).runner).toBe('k3');
   });
 });
 
@@ -145,13 +209,13 @@ describe('claims with frames held in memory', () => {
     const elsewhere = new FrameRepository(conn, { prefix: 'lf1', ...options });
     const a = frame(7);
     expect((await here.ingest(meta('f1', 'cam'), a)).dropped).toBeNull();
-    const mine = await here.claim('f1', 'cam');
+    const mine = await here.claim('f1');
     expect(mine.kind === 'claimed' && mine.bytes).toBe(a); // the very buffer, not a copy from Redis
     expect(mine.kind === 'claimed' && mine.owned).toBe(true);
 
     const b = frame(8);
     await here.ingest(meta('f2', 'cam2'), b);
-    const theirs = await elsewhere.claim('f2', 'cam2');
+    const theirs = await elsewhere.claim('f2');
     expect(theirs.kind === 'claimed' && theirs.bytes !== b && theirs.bytes.equals(b)).toBe(true);
 
     // Completing ends the frame in memory and in Redis; the job's retry finds it settled.
@@ -167,7 +231,7 @@ describe('claims with frames held in memory', () => {
       models: {},
     });
     expect([local.get('f1'), await here.frameExists('f1')]).toEqual([undefined, false]);
-    expect(await here.claim('f1', 'cam')).toMatchObject({ kind: 'settled', fate: 'processed' });
+    expect(await here.claim('f1')).toMatchObject({ kind: 'settled', fate: 'processed' });
   });
 
   it('forgets a superseded frame, reads Redis after an eviction, and still expires a lost frame', async () => {
@@ -179,14 +243,18 @@ describe('claims with frames held in memory', () => {
 
     await repo.ingest(meta('h1', 'other'), frame(3)); // evicts g2 (1500 bytes at most)
     expect(local.get('g2')).toBeUndefined();
-    const g2 = await repo.claim('g1', 'cam');
-    expect(g2.kind === 'claimed' && g2.frame.frameId === 'g2' && g2.bytes.equals(frame(2))).toBe(true);
-    expect(g2.kind === 'claimed' && g2.owned).toBe(false);
-
     // Bytes gone from Redis (TTL): the claim says expired even though memory still holds them.
     await conn.del('lf2:frame:h1');
-    expect(await repo.claim('h1', 'other')).toMatchObject({ kind: 'expired', frame: { frameId: 'h1' } });
+    expect(await repo.claim('r1')).toMatchObject({
+      kind: 'expired',
+      camera: 'other',
+      frame: { frameId: 'h1' },
+    });
     expect(local.get('h1')).toBeUndefined();
     expect((await repo.stats('other')).failed).toBe(1);
+
+    const g2 = await repo.claim('r1', 'other');
+    expect(g2.kind === 'claimed' && g2.frame.frameId === 'g2' && g2.bytes.equals(frame(2))).toBe(true);
+    expect(g2.kind === 'claimed' && g2.owned).toBe(false);
   });
 });

@@ -9,12 +9,11 @@ import type { Redis } from 'ioredis';
  * - `frame:<frameId>`         the frame's encoded bytes, once, with a TTL
  * - `cam:<cameraId>:pending`  the camera's newest frame not yet taken by a worker:
  *                              `<frameId>|<captureTime>|<receivedAt>|<model,model…>`
- * - `cam:<cameraId>:turn`     `due` while a queued job will take the camera's pending frame, `active`
- *                              while a job works on one of its frames and goes on with the next
- *                              (with a TTL that each change renews, so a job that was never queued —
- *                              Redis failed between the two calls — or died with its process only
- *                              delays the camera's next job, never stops it)
- * - `turn:<jobId>`            the frame a job took (its retries take the same one), with a TTL
+ * - `cam:<cameraId>:turn`     `due` while the camera waits in `due`, `active` while a runner holds
+ *                              one of its frames (with a TTL that each change renews, so a runner
+ *                              that died with its process only delays the camera, never stops it)
+ * - `turn:<jobId>`            the frame a runner holds, `<camera>|<entry>` (its retries take the
+ *                              same one), with a TTL
  * - `cam:<cameraId>:stats`    hash: received, processed, dropped, failed
  * - `cam:<cameraId>:latest`   hash: captureTime, result (JSON) of the newest processed frame
  * - `fate:<frameId>`          how a frame ended (processed | dropped | failed | expired), with a TTL
@@ -23,46 +22,68 @@ import type { Redis } from 'ioredis';
  *                              processed frame's bytes for a snapshot
  * - `cam:<cameraId>:snapshot`  hash: frameId, image — that frame's bytes, with a short TTL
  * - `outbox`                  stream of results and failures, trimmed with `MAXLEN ~`
+ * - `due`                     list of cameras whose turn is due: a frame is pending and no runner
+ *                              holds the camera (each camera at most once while its turn is `due`);
+ *                              runners take the head
+ * - `runners`                 sorted set of the runner jobs alive, scored by when their lease ends
  *
  * Memory stays bounded whatever the offered load: per camera at most one pending frame (a newer
  * one deletes it), plus the frames in flight (at most one per inference thread, plus those waiting
  * for a retry), all with TTLs; the outbox is capped; fate markers expire. The number of cameras is
  * the one unbounded dimension (one slot, stats and latest hash each).
  *
- * Jobs are camera turns, not frames: a BullMQ job is queued when a frame finds no job due for its
- * camera, and takes the camera's newest pending frame when it runs. A frame that supersedes a
- * pending one costs no job (and no removal of the old one's), and a worker never draws a job whose
- * frame was dropped meanwhile. A turn goes on after its frame (CLAIM next): while no other
- * camera's turn waits in the queue, the job takes its camera's next frame itself, so a busy node
- * pays BullMQ's job lifecycle once per turn, not once per frame; when one waits, the turn goes to
- * the back of the queue (the caller queues it again) and the cameras take turns. A frame that
- * arrives while its camera's turn is active still queues a job of its own when the node has fewer
- * jobs running than inference threads: one camera can keep every thread of an idle node busy.
+ * Jobs are runners, not frames: a BullMQ job takes the turn of the camera at the head of `due`,
+ * infers its newest pending frame, and goes on with the next due camera, until none is due; then it
+ * ends. Ingest queues a runner only when a camera becomes due and fewer runners are alive than
+ * the node's job slots, so a busy node pays BullMQ's job lifecycle (add, fetch, finish: about a third
+ * of the main thread's work per frame) once per busy period instead of once per frame, whatever the
+ * number of cameras, while the cameras still take turns: a runner whose camera has its next frame
+ * pending goes on with it only while no other camera is due, else puts it at the back of `due`. A
+ * camera that becomes due with a new frame goes to the front (newest first: under overload the
+ * runners take the freshest frames, `storevision bench edge` at 3x; a camera whose frame already
+ * waited when its turn ended goes behind every other, so the cameras still rotate). A camera is held by one runner at a time, so its frames are inferred in order, except that
+ * a frame arriving while fewer runners are alive than the node has threads makes its camera due at
+ * once (a thread would otherwise idle while the frame waits): one camera can keep every thread of
+ * an idle node busy. A frame that supersedes a pending one costs no job, and a runner never draws a
+ * frame that was dropped meanwhile.
+ *
+ * Runner leases keep the count honest when something dies: a runner renews its lease with every
+ * claim and leaves the set when it ends; one whose process died (or whose job could not be queued:
+ * Redis failed between ingest's two calls) is forgotten when its lease ends, and a restarted node
+ * clears the set (BullMQ hands the dead process's jobs to the new one, and they rejoin on their
+ * next claim).
  */
 
 /**
- * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 camera turn, 5 the BullMQ
- * queue's active list. ARGV: 1 bytes, 2 frame TTL ms, 3 the frame's slot entry
+ * Ingest. KEYS: 1 frame key, 2 camera pending slot, 3 camera stats, 4 camera turn, 5 `due`,
+ * 6 `runners`. ARGV: 1 bytes, 2 frame TTL ms, 3 the frame's slot entry
  * (`id|captureTime|receivedAt|models`), 4 frame key prefix (`<prefix>:frame:`), 5 fate key prefix
- * (`<prefix>:fate:`), 6 fate TTL ms, 7 turn TTL ms, 8 the node's inference threads.
+ * (`<prefix>:fate:`), 6 fate TTL ms, 7 turn TTL ms, 8 the node's inference threads, 9 camera id,
+ * 10 now (epoch ms), 11 job slots (most runners alive), 12 id for a new runner, 13 runner lease ms.
  * Stores the bytes and makes this frame the camera's pending one; an older pending frame is dropped
- * (bytes deleted, fate `dropped`, counted). A job is needed when the camera has no turn, or when
- * its turn is active and fewer jobs run than the node has threads (a thread would otherwise idle
- * while this frame waits for the running job). Returns {dropped frame id or '', '1' when the caller
- * must queue a job for the camera, else '0'}. The previous frame's keys are built from ARGV because
- * their id is only known inside the script (fine on one Redis; a cluster would need hash tags per
- * camera).
+ * (bytes deleted, fate `dropped`, counted). The camera becomes due when no runner holds it, or when
+ * one does and fewer runners are alive than the node has threads. Returns {dropped frame id or '',
+ * the new runner's id when the caller must queue it (the camera became due and fewer runners are
+ * alive than the job slots; a frame that supersedes one already due rides that turn), else ''}.
+ * The previous frame's keys are built from ARGV because their id is only known inside the script
+ * (fine on one Redis; a cluster would need hash tags per camera).
  */
 const INGEST = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local prev = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'received', 1)
-local need = '0'
+redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[10])
+local runners = redis.call('ZCARD', KEYS[6])
 local turn = redis.call('GET', KEYS[4])
-if (not turn) or (turn == 'active' and redis.call('LLEN', KEYS[5]) < tonumber(ARGV[8])) then
+local runner = ''
+if (not turn) or (turn == 'active' and runners < tonumber(ARGV[8])) then
   redis.call('SET', KEYS[4], 'due', 'PX', ARGV[7])
-  need = '1'
+  redis.call('LPUSH', KEYS[5], ARGV[9])
+  if runners < tonumber(ARGV[11]) then
+    redis.call('ZADD', KEYS[6], tonumber(ARGV[10]) + tonumber(ARGV[13]), ARGV[12])
+    runner = ARGV[12]
+  end
 end
 local dropped = ''
 if prev then
@@ -74,63 +95,88 @@ if prev then
     dropped = id
   end
 end
-return {dropped, need}
+return {dropped, runner}
 `;
 
 /**
- * A job takes its camera's frame. KEYS: 1 camera pending slot, 2 camera stats, 3 the job's turn
- * (`turn:<jobId>`), 4 camera turn, 5 the BullMQ queue's wait list. ARGV: 1 frame key prefix, 2 fate
- * key prefix, 3 keep-alive of the bytes while in flight (ms), 4 fate TTL ms, 5 '1' to have the bytes
- * returned, 6 turn TTL ms, 7 'next' when the job has ended a frame and goes on with its turn.
- * A first claim takes the frame its job took before (a retry), else the camera's newest pending
- * one, and makes the turn active. NEXT ends quietly when a job is due for the camera (it takes the
- * pending frame), ends the turn when nothing is pending, and yields when other turns wait in the
- * queue: {'yield', entry} — the turn is due again and the caller queues it; else it takes the
- * camera's newest pending frame. Returns {'none'} when nothing is taken; {'settled', entry, fate}
- * when the frame already ended (processed by an earlier attempt); {'expired', entry} when its bytes
- * timed out (counted as failed); else {'claimed', entry[, bytes]}. The bytes stay until the result
- * is written, so a retry after a crash or a watchdog kill finds them again.
+ * A runner takes a frame. KEYS: 1 `due`, 2 `runners`, 3 the frame the job holds (`turn:<jobId>`,
+ * `<camera>|<entry>`). ARGV: 1 key prefix (`<prefix>:`), 2 keep-alive of the bytes while in flight
+ * (ms), 3 fate TTL ms, 4 '1' to have the bytes returned, 5 turn TTL ms, 6 'next' when the runner has
+ * ended a frame of camera ARGV[10] and goes on, else 'first', 7 job id, 8 now (epoch ms), 9 runner
+ * lease ms, 10 that camera (or '').
+ * FIRST takes the frame the job held before, if any (a retry, or a job whose process died). NEXT
+ * goes on with the runner's camera when its next frame is pending and no other camera is due; with
+ * others due the camera goes to the back of `due`; with nothing pending its turn ends. Then the
+ * camera at the head of `due` gives its newest pending frame. With none due the runner ends (leaves
+ * `runners`) and gets {'none'}; else its lease is renewed and it gets {'settled', camera, entry,
+ * fate} when the frame already ended (processed by an earlier attempt), {'expired', camera, entry}
+ * when its bytes timed out (counted as failed), else {'claimed', camera, entry[, bytes]}. The bytes
+ * stay until the result is written, so a retry after a crash or a watchdog kill finds them again.
  */
 const CLAIM = `
+local P = ARGV[1]
+local cam = false
 local entry = false
-local turn = redis.call('GET', KEYS[4])
-if ARGV[7] == 'next' then
-  if turn == 'due' then return {'none'} end
-  entry = redis.call('GET', KEYS[1])
-  if not entry then
-    redis.call('DEL', KEYS[4])
+if ARGV[6] == 'next' then
+  local c = ARGV[10]
+  local tk = P .. 'cam:' .. c .. ':turn'
+  if c ~= '' and redis.call('GET', tk) ~= 'due' then
+    local pk = P .. 'cam:' .. c .. ':pending'
+    local e = redis.call('GET', pk)
+    if not e then
+      redis.call('DEL', tk)
+    elseif redis.call('LLEN', KEYS[1]) > 0 then
+      redis.call('SET', tk, 'due', 'PX', ARGV[5])
+      redis.call('RPUSH', KEYS[1], c)
+    else
+      redis.call('DEL', pk)
+      redis.call('SET', tk, 'active', 'PX', ARGV[5])
+      cam = c
+      entry = e
+    end
+  end
+else
+  local held = redis.call('GET', KEYS[3])
+  if held then
+    cam, entry = string.match(held, '^([^|]+)|(.*)$')
+  end
+end
+while not entry do
+  local c = redis.call('LPOP', KEYS[1])
+  if not c then
+    redis.call('ZREM', KEYS[2], ARGV[7])
+    redis.call('DEL', KEYS[3])
     return {'none'}
   end
-  if redis.call('LLEN', KEYS[5]) > 0 then
-    redis.call('SET', KEYS[4], 'due', 'PX', ARGV[6])
-    return {'yield', entry}
-  end
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[3], entry, 'PX', ARGV[4])
-else
-  entry = redis.call('GET', KEYS[3])
-  if not entry then
-    entry = redis.call('GET', KEYS[1])
-    if not entry then
-      if turn == 'due' then redis.call('DEL', KEYS[4]) end
-      return {'none'}
+  local tk = P .. 'cam:' .. c .. ':turn'
+  -- 'active': a second entry of a camera a runner took meanwhile; none: its marker expired while
+  -- it waited (a stalled node), and it is still this entry's turn.
+  if redis.call('GET', tk) ~= 'active' then
+    local pk = P .. 'cam:' .. c .. ':pending'
+    local e = redis.call('GET', pk)
+    if e then
+      redis.call('DEL', pk)
+      redis.call('SET', tk, 'active', 'PX', ARGV[5])
+      cam = c
+      entry = e
+    else
+      redis.call('DEL', tk)
     end
-    redis.call('DEL', KEYS[1])
-    redis.call('SET', KEYS[3], entry, 'PX', ARGV[4])
   end
 end
-redis.call('SET', KEYS[4], 'active', 'PX', ARGV[6])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[8]) + tonumber(ARGV[9]), ARGV[7])
+redis.call('SET', KEYS[3], cam .. '|' .. entry, 'PX', ARGV[3])
 local id = string.match(entry, '^[^|]+')
-local fate = redis.call('GET', ARGV[2] .. id)
-if fate then return {'settled', entry, fate} end
-local fk = ARGV[1] .. id
-if redis.call('PEXPIRE', fk, ARGV[3]) == 0 then
-  redis.call('SET', ARGV[2] .. id, 'expired', 'PX', ARGV[4])
-  redis.call('HINCRBY', KEYS[2], 'failed', 1)
-  return {'expired', entry}
+local fate = redis.call('GET', P .. 'fate:' .. id)
+if fate then return {'settled', cam, entry, fate} end
+local fk = P .. 'frame:' .. id
+if redis.call('PEXPIRE', fk, ARGV[2]) == 0 then
+  redis.call('SET', P .. 'fate:' .. id, 'expired', 'PX', ARGV[3])
+  redis.call('HINCRBY', P .. 'cam:' .. cam .. ':stats', 'failed', 1)
+  return {'expired', cam, entry}
 end
-if ARGV[5] == '1' then return {'claimed', entry, redis.call('GET', fk)} end
-return {'claimed', entry}
+if ARGV[4] == '1' then return {'claimed', cam, entry, redis.call('GET', fk)} end
+return {'claimed', cam, entry}
 `;
 
 /**
@@ -169,20 +215,33 @@ return 1
 `;
 
 /**
- * A turn that cannot go on (its job failed for good, or the worker is pausing). KEYS: 1 camera
- * pending slot, 2 camera turn. ARGV: 1 turn TTL ms. When a job is already due nothing changes;
- * with a frame pending the turn is due again and the entry is returned (the caller queues a job);
- * else the turn ends. Returns the entry or ''.
+ * A runner that ends before `due` is empty (its job failed for good, it retried a frame, or the
+ * worker is pausing). KEYS: 1 `due`, 2 `runners`, 3 `turn:<jobId>`. ARGV: 1 key prefix, 2 job id,
+ * 3 the camera it held last (or ''), 4 turn TTL ms, 5 now, 6 job slots, 7 id for a new runner,
+ * 8 runner lease ms. The runner leaves `runners`; its camera becomes due when a frame is pending
+ * (else its turn ends); when cameras are due and runners are short, a new runner joins and its id
+ * is returned (the caller queues it), else ''.
  */
-const END_TURN = `
-if redis.call('GET', KEYS[2]) == 'due' then return '' end
-local entry = redis.call('GET', KEYS[1])
-if entry then
-  redis.call('SET', KEYS[2], 'due', 'PX', ARGV[1])
-  return entry
+const END_RUNNER = `
+local P = ARGV[1]
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[3])
+if ARGV[3] ~= '' then
+  local tk = P .. 'cam:' .. ARGV[3] .. ':turn'
+  if redis.call('GET', tk) ~= 'due' then
+    if redis.call('EXISTS', P .. 'cam:' .. ARGV[3] .. ':pending') == 1 then
+      redis.call('SET', tk, 'due', 'PX', ARGV[4])
+      redis.call('RPUSH', KEYS[1], ARGV[3])
+    else
+      redis.call('DEL', tk)
+    end
+  end
 end
-redis.call('DEL', KEYS[2])
-return ''
+if redis.call('LLEN', KEYS[1]) == 0 then return '' end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return '' end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[5]) + tonumber(ARGV[8]), ARGV[7])
+return ARGV[7]
 `;
 
 /**
@@ -205,17 +264,11 @@ interface ScriptedRedis extends Redis {
     k3: string,
     k4: string,
     k5: string,
+    k6: string,
     ...argv: Array<string | Buffer | number>
   ): Promise<[string, string]>;
-  svClaimBuffer(
-    k1: string,
-    k2: string,
-    k3: string,
-    k4: string,
-    k5: string,
-    ...argv: Array<string | number>
-  ): Promise<Buffer[]>;
-  svEndTurn(k1: string, k2: string, ttlMs: number): Promise<string>;
+  svClaimBuffer(k1: string, k2: string, k3: string, ...argv: Array<string | number>): Promise<Buffer[]>;
+  svEndRunner(k1: string, k2: string, k3: string, ...argv: Array<string | number>): Promise<string>;
   svComplete(
     k1: string,
     k2: string,
@@ -239,13 +292,11 @@ export interface PendingFrame {
 
 export type ClaimResult =
   /** `owned`: the bytes are this process's own copy (the ingested body), no longer kept anywhere else here. */
-  | { kind: 'claimed'; frame: PendingFrame; bytes: Buffer; owned: boolean }
-  | { kind: 'settled'; frame: PendingFrame; fate: string }
-  | { kind: 'expired'; frame: PendingFrame }
-  /** Nothing pending for the camera (another job took its newest frame); the turn has ended. */
-  | { kind: 'none' }
-  /** `next` only: a frame is pending but other cameras' turns wait; the caller queues a job for it. */
-  | { kind: 'yield'; frame: PendingFrame };
+  | { kind: 'claimed'; camera: string; frame: PendingFrame; bytes: Buffer; owned: boolean }
+  | { kind: 'settled'; camera: string; frame: PendingFrame; fate: string }
+  | { kind: 'expired'; camera: string; frame: PendingFrame }
+  /** No camera is due: the runner has ended (left `runners`). */
+  | { kind: 'none' };
 
 const entryOf = (f: PendingFrame) => `${f.frameId}|${f.captureTime}|${f.receivedAt}|${f.models.join(',')}`;
 function parseEntry(e: string): PendingFrame {
@@ -318,15 +369,19 @@ export interface FrameRepositoryOptions {
   /** How long a frame kept for a snapshot waits for the snapshot uploader. @defaultValue 60 s */
   snapshotTtlMs?: number;
   /**
-   * How long a camera's turn waits for its job before the next frame queues another (a job lost
-   * between ingest's two calls). A job that waits longer is not lost: a second one then finds
-   * nothing pending. @defaultValue 10 s
+   * How long a camera's turn marker lives without a change: a camera held by a runner that died
+   * waits at most this long before its next frame makes it due again. @defaultValue 10 s
    */
   turnTtlMs?: number;
-  /** The BullMQ frame queue's lists (`FrameQueue.keys`): turns go on and jobs are queued by their lengths. */
-  queueKeys?: { wait: string; active: string };
-  /** The node's inference threads: while fewer jobs run, a camera's new frame gets a job of its own. @defaultValue 1 */
+  /** The node's inference threads: while fewer runners are alive, a camera's new frame is due at once. @defaultValue 1 */
   threads?: number;
+  /** Most runners alive at once (the worker's job slots). @defaultValue 2 × `threads` */
+  jobSlots?: number;
+  /**
+   * How long a runner counts as alive after its last claim (longer than a frame can take, retries
+   * and the watchdog included). @defaultValue 60 s
+   */
+  runnerLeaseMs?: number;
 }
 
 export interface OutboxEntry {
@@ -341,9 +396,9 @@ export interface OutboxEntry {
 }
 
 export function defineFrameScripts(redis: Redis): void {
-  redis.defineCommand('svIngest', { numberOfKeys: 5, lua: INGEST });
-  redis.defineCommand('svClaim', { numberOfKeys: 5, lua: CLAIM });
-  redis.defineCommand('svEndTurn', { numberOfKeys: 2, lua: END_TURN });
+  redis.defineCommand('svIngest', { numberOfKeys: 6, lua: INGEST });
+  redis.defineCommand('svClaim', { numberOfKeys: 3, lua: CLAIM });
+  redis.defineCommand('svEndRunner', { numberOfKeys: 3, lua: END_RUNNER });
   redis.defineCommand('svComplete', { numberOfKeys: 7, lua: COMPLETE });
   redis.defineCommand('svFail', { numberOfKeys: 4, lua: FAIL });
 }
@@ -366,87 +421,135 @@ export class FrameRepository {
     return this.#k('outbox');
   }
 
+  get #threads(): number {
+    return this.#o.threads ?? 1;
+  }
+
+  get #jobSlots(): number {
+    return this.#o.jobSlots ?? 2 * this.#threads;
+  }
+
+  get #turnTtlMs(): number {
+    return this.#o.turnTtlMs ?? 10_000;
+  }
+
+  get #leaseMs(): number {
+    return this.#o.runnerLeaseMs ?? 60_000;
+  }
+
   /**
    * Stores a frame and makes it the camera's pending one. `dropped`: the frame it superseded;
-   * `queueJob`: no job is due for the camera, so the caller queues one.
+   * `runner`: the id of a runner job the caller must queue (a camera is due and runners are short).
    */
   async ingest(
     frame: PendingFrame & { cameraId: string },
     bytes: Buffer,
-  ): Promise<{ dropped: string | null; queueJob: boolean }> {
-    const [dropped, need] = await this.#redis.svIngest(
+  ): Promise<{ dropped: string | null; runner: string | null }> {
+    const [dropped, runner] = await this.#redis.svIngest(
       this.#k('frame', frame.frameId),
       this.#k('cam', frame.cameraId, 'pending'),
       this.#k('cam', frame.cameraId, 'stats'),
       this.#k('cam', frame.cameraId, 'turn'),
-      this.#o.queueKeys?.active ?? this.#k('no-active-list'),
+      this.#k('due'),
+      this.#k('runners'),
       bytes,
       this.#o.frameTtlMs,
       entryOf(frame),
       this.#k('frame', ''),
       this.#k('fate', ''),
       this.#o.fateTtlMs,
-      this.#o.turnTtlMs ?? 10_000,
-      this.#o.threads ?? 1,
+      this.#turnTtlMs,
+      this.#threads,
+      frame.cameraId,
+      Date.now(),
+      this.#jobSlots,
+      frame.frameId,
+      this.#leaseMs,
     );
     if (dropped) this.#o.local?.delete(dropped);
     this.#o.local?.set(frame.frameId, bytes);
-    return { dropped: dropped || null, queueJob: need === '1' };
+    return { dropped: dropped || null, runner: runner || null };
   }
 
   /**
-   * Job `jobId` takes its camera's frame (see CLAIM). `next`: the job has ended a frame and goes on
-   * with its turn unless a job is due for the camera or turns of other cameras wait in the queue.
+   * Runner `jobId` takes a frame (see CLAIM): first the one it held before (a retry), else, after a
+   * frame of `after` (the camera it just served), that camera's next frame while no other camera is
+   * due, else the newest frame of the camera at the head of `due`. `none`: nothing is due, and the
+   * runner has ended.
    */
-  async claim(jobId: string, cameraId: string, opts: { next?: boolean } = {}): Promise<ClaimResult> {
+  async claim(jobId: string, after?: string): Promise<ClaimResult> {
     const local = this.#o.local;
     const r = await this.#redis.svClaimBuffer(
-      this.#k('cam', cameraId, 'pending'),
-      this.#k('cam', cameraId, 'stats'),
+      this.#k('due'),
+      this.#k('runners'),
       this.#k('turn', jobId),
-      this.#k('cam', cameraId, 'turn'),
-      this.#o.queueKeys?.wait ?? this.#k('no-wait-list'),
-      this.#k('frame', ''),
-      this.#k('fate', ''),
+      this.#k(''),
       this.#o.inFlightTtlMs,
       this.#o.fateTtlMs,
       local ? '0' : '1',
-      this.#o.turnTtlMs ?? 10_000,
-      opts.next ? 'next' : 'first',
+      this.#turnTtlMs,
+      after === undefined ? 'first' : 'next',
+      jobId,
+      Date.now(),
+      this.#leaseMs,
+      after ?? '',
     );
     const kind = r[0]?.toString();
-    if (kind === 'none' || !r[1]) return { kind: 'none' };
-    const frame = parseEntry(r[1].toString());
-    if (kind === 'yield') return { kind, frame };
+    if (kind === 'none' || !r[1] || !r[2]) return { kind: 'none' };
+    const camera = r[1].toString();
+    const frame = parseEntry(r[2].toString());
     // The held body is handed to the caller (who may move it to an inference thread): a retry of
     // this frame reads the bytes from Redis, which keeps them until the frame ends.
     const held = local?.get(frame.frameId);
     local?.delete(frame.frameId);
-    if (kind === 'settled') return { kind, frame, fate: r[2]?.toString() ?? '' };
-    if (kind === 'expired') return { kind, frame };
-    if (r[2]) return { kind: 'claimed', frame, bytes: r[2], owned: false };
-    if (held) return { kind: 'claimed', frame, bytes: held, owned: true };
+    if (kind === 'settled') return { kind, camera, frame, fate: r[3]?.toString() ?? '' };
+    if (kind === 'expired') return { kind, camera, frame };
+    if (r[3]) return { kind: 'claimed', camera, frame, bytes: r[3], owned: false };
+    if (held) return { kind: 'claimed', camera, frame, bytes: held, owned: true };
     // Not held here (a retry in another process, or evicted): the bytes from Redis.
     const bytes = await this.#redis.getBuffer(this.#k('frame', frame.frameId));
     if (!bytes) {
       // Gone between the two calls (its TTL): ended like any expired frame.
-      await this.fail(frame.frameId, cameraId, 'EDGE_ERR_FRAME_EXPIRED');
-      return { kind: 'expired', frame };
+      await this.fail(frame.frameId, camera, 'EDGE_ERR_FRAME_EXPIRED');
+      return { kind: 'expired', camera, frame };
     }
-    return { kind: 'claimed', frame, bytes, owned: false };
+    return { kind: 'claimed', camera, frame, bytes, owned: false };
   }
 
   /**
-   * Ends a turn that cannot go on. Returns the camera's pending frame when there is one: its turn is
-   * still set, and the caller must queue a job for it.
+   * Ends runner `jobId` before `due` is empty (see END_RUNNER); `camera`: the one it held last.
+   * Returns the id of a runner the caller must queue in its place, or null.
    */
-  async endTurn(cameraId: string): Promise<PendingFrame | undefined> {
-    const entry = await this.#redis.svEndTurn(
-      this.#k('cam', cameraId, 'pending'),
-      this.#k('cam', cameraId, 'turn'),
-      this.#o.turnTtlMs ?? 10_000,
+  async endRunner(jobId: string, camera: string | undefined, newRunnerId: string): Promise<string | null> {
+    const id = await this.#redis.svEndRunner(
+      this.#k('due'),
+      this.#k('runners'),
+      this.#k('turn', jobId),
+      this.#k(''),
+      jobId,
+      camera ?? '',
+      this.#turnTtlMs,
+      Date.now(),
+      this.#jobSlots,
+      newRunnerId,
+      this.#leaseMs,
     );
-    return entry ? parseEntry(entry) : undefined;
+    return id || null;
+  }
+
+  /** Forgets every runner (a node starting: those of a process that died rejoin on their next claim). */
+  async resetRunners(): Promise<void> {
+    await this.#redis.del(this.#k('runners'));
+  }
+
+  /** Cameras waiting for a runner, and runners alive. */
+  async runnerState(): Promise<{ due: number; runners: number }> {
+    const [[, due], [, runners]] = (await this.#redis
+      .multi()
+      .llen(this.#k('due'))
+      .zcount(this.#k('runners'), Date.now(), '+inf')
+      .exec()) as [[Error | null, number], [Error | null, number]];
+    return { due, runners };
   }
 
   /** Writes a result once; false when this frame already had its ending. */

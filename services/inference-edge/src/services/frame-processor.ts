@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type FrameJob, type FrameResult, frameJobSchema } from '@storevision/contracts';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -14,13 +15,13 @@ export interface FrameProcessorOptions {
   connection: Redis;
   prefix: string;
   repository: FrameRepository;
-  /** Where a turn that yields to other cameras is queued again. */
+  /** Where a runner that ends early queues the one that takes its place. */
   queue: FrameQueue;
   pool: InferencePool;
   metrics: EdgeMetrics;
   logger: Logger;
   nodeId: string;
-  /** Frames inferred at once: the pool's thread count (BullMQ fetches one more job per thread). */
+  /** Frames inferred at once: the pool's thread count (BullMQ runs two runners per thread). */
   concurrency: number;
   attempts: number;
   /** Tests only: make the inference thread crash or hang on some frames (see `InjectedFault`). */
@@ -30,18 +31,14 @@ export interface FrameProcessorOptions {
 export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
 
 /**
- * The consumer side of the frame queue, on the main thread: BullMQ hands it jobs (up to two per
- * inference thread: one inferring, one waiting for that thread); once a thread is free for it, it
- * claims the frame in Redis, has the thread decode it once and run every model, and writes the
- * result exactly once.
- *
- * A job is a camera's turn, and the turn goes on after its first frame: with a thread free again,
- * the job claims the camera's next frame itself (`FrameRepository.claim` with `next`) — unless
- * turns of other cameras wait in the queue, in which case this one is queued again behind them.
- * So a node with no more cameras than job slots pays for BullMQ's job lifecycle (add, fetch,
- * finish: about a third of the main thread's work per frame) once per turn instead of once per
- * frame, while busier nodes still serve cameras in turn. Only a first attempt goes on (a retried
- * job ends with the frame it retried), so every frame gets the same number of attempts.
+ * The consumer side of the frame queue, on the main thread. A BullMQ job is a runner (see
+ * `FrameRepository`): once a thread is free for it, it claims the frame of the camera whose turn is
+ * due, has the thread decode it once and run every model, writes the result exactly once, and goes
+ * on with the next due camera until none is due. BullMQ runs up to two runners per inference thread
+ * (one inferring, one waiting for that thread with its claim ready to go), so a busy node pays for
+ * BullMQ's job lifecycle once per busy period, not once per frame, while its cameras take turns.
+ * Only a first attempt goes on (a retried job ends with the frame it retried), so every frame gets
+ * the same number of attempts.
  *
  * A frame's ending is always recorded: processed (result + outbox), dropped (by ingest), failed
  * (undecodable at once; crash/timeout after the last attempt; expired before any worker took it).
@@ -50,7 +47,7 @@ export class FrameProcessor {
   readonly #o: FrameProcessorOptions;
   readonly #log: Logger;
   #worker: Worker<FrameJob, FrameOutcome> | undefined;
-  /** Turns go on past their first frame (off while pausing or closing). */
+  /** Runners go on past their first frame (off while pausing or closing). */
   #goOn = true;
 
   constructor(opts: FrameProcessorOptions) {
@@ -63,77 +60,74 @@ export class FrameProcessor {
     this.#worker = new Worker<FrameJob, FrameOutcome>(FRAME_QUEUE_NAME, (job) => this.process(job), {
       connection: this.#o.connection,
       prefix: this.#o.prefix,
-      // One job ahead per thread: its BullMQ fetch (and the finishing of the job before it) overlaps
-      // inference, so a thread that finishes a frame waits only for the next claim's round trip.
       concurrency: this.#o.concurrency * 2,
     });
     // Without a listener an 'error' (Redis gone) would be thrown; BullMQ reconnects by itself.
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'frame worker error'));
   }
 
-  /** A camera's turn: its newest frame (a retry: the frame the job took), then its next ones. */
+  /** A runner: the frame it held before (a retry), else due cameras' frames until none is due. */
   async process(job: Job<FrameJob>): Promise<FrameOutcome> {
+    const jobId = String(job.id);
     // The payload is checked where it enters this process, like an HTTP body.
     const parsed = frameJobSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`bad frame job ${job.id}: ${parsed.error.message}`);
-    const turn = parsed.data;
-    const first = await this.#step(job, turn, false);
-    let outcome = first;
-    while (outcome !== 'none' && outcome !== 'yield') {
-      if (!this.#goOn || job.attemptsMade > 0) {
-        await this.#endTurn(turn.cameraId);
-        break;
-      }
-      outcome = await this.#step(job, turn, true);
+    if (!parsed.success) {
+      await this.#endRunner(jobId, undefined, { frameId: jobId, cameraId: 'unknown' });
+      throw new UnrecoverableError(`bad frame job ${jobId}: ${parsed.error.message}`);
     }
-    return first === 'none' || first === 'yield' ? 'skipped' : first;
+    let first: FrameOutcome | undefined;
+    let camera: string | undefined;
+    for (;;) {
+      const step = await this.#step(job, camera);
+      if (step === 'none') return first ?? 'skipped';
+      first ??= step.outcome;
+      camera = step.camera;
+      if (!this.#goOn || job.attemptsMade > 0) {
+        await this.#endRunner(jobId, camera, parsed.data);
+        return first;
+      }
+    }
   }
 
   /**
-   * One frame of a turn. A thread first, then the claim: the frame stays supersedable (newest wins)
-   * until a thread is ready for it, and the thread waits only for the claim's round trip (see
+   * One frame. A thread first, then the claim: the frame stays supersedable (newest wins) until a
+   * thread is ready for it, and the thread waits only for the claim's round trip (see
    * `InferencePool.acquire`).
    */
-  async #step(job: Job<FrameJob>, turn: FrameJob, next: boolean): Promise<FrameOutcome | 'none' | 'yield'> {
+  async #step(
+    job: Job<FrameJob>,
+    after: string | undefined,
+  ): Promise<{ outcome: FrameOutcome; camera: string } | 'none'> {
     const lease = await this.#o.pool.acquire();
     try {
-      return await this.#process(job, turn, lease, next);
+      return await this.#process(job, lease, after);
     } finally {
       lease.release();
     }
   }
 
-  /** A turn that cannot go on: queued again when its camera has a frame pending. */
-  async #endTurn(camera: string): Promise<void> {
-    const pending = await this.#o.repository.endTurn(camera);
-    if (pending) await this.#requeue(pending.frameId, camera);
-  }
-
-  /** Queues a camera's turn again, behind every waiting one (its frame is pending, its turn due). */
-  #requeue(frameId: string, camera: string): Promise<void> {
-    return this.#o.queue.add({ frameId, cameraId: camera }, { requeue: true });
+  /** Ends a runner before nothing is due; queues the runner that takes its place, if one is needed. */
+  async #endRunner(jobId: string, camera: string | undefined, woke: FrameJob): Promise<void> {
+    const next = await this.#o.repository.endRunner(jobId, camera, randomUUID());
+    if (next) await this.#o.queue.add({ frameId: woke.frameId, cameraId: camera ?? woke.cameraId }, next);
   }
 
   async #process(
     job: Job<FrameJob>,
-    turn: FrameJob,
     lease: ThreadLease,
-    next: boolean,
-  ): Promise<FrameOutcome | 'none' | 'yield'> {
+    after: string | undefined,
+  ): Promise<{ outcome: FrameOutcome; camera: string } | 'none'> {
     const { repository, metrics } = this.#o;
-    const camera = turn.cameraId;
-    // The camera's newest frame (or, on a retry, the one this job took before).
-    const claim = await repository.claim(String(job.id ?? turn.frameId), camera, { next });
+    const jobId = String(job.id);
+    const claim = await repository.claim(jobId, after);
     if (claim.kind === 'none') return 'none';
-    if (claim.kind === 'yield') {
-      await this.#requeue(claim.frame.frameId, camera);
-      return 'yield';
-    }
-    if (claim.kind === 'settled') return claim.fate === 'processed' ? 'duplicate' : 'skipped';
+    const camera = claim.camera;
+    if (claim.kind === 'settled')
+      return { outcome: claim.fate === 'processed' ? 'duplicate' : 'skipped', camera };
     if (claim.kind === 'expired') {
       metrics.framesFailed.inc({ camera, reason: 'expired' });
       this.#log.warn({ frameId: claim.frame.frameId, camera }, 'frame expired before a worker took it');
-      return 'expired';
+      return { outcome: 'expired', camera };
     }
     const frame = { ...claim.frame, cameraId: camera };
     const attempt = job.attemptsMade + 1;
@@ -172,21 +166,21 @@ export class FrameProcessor {
       if (last && (await repository.fail(frame.frameId, camera, code))) {
         metrics.framesFailed.inc({ camera, reason: code });
       }
-      // The job ends here for good: the camera's turn must not wait for its TTL.
-      if (last) await this.#endTurn(camera);
+      // The job ends here for good: the cameras due must not wait for its lease to run out.
+      if (last) await this.#endRunner(jobId, camera, frame);
       if (unrecoverable) throw new UnrecoverableError((err as Error).message);
       throw err;
     }
     const written = await repository.complete(result);
-    if (!written) return 'duplicate';
+    if (!written) return { outcome: 'duplicate', camera };
     metrics.framesProcessed.inc({ camera });
     metrics.frameLatencySeconds.observe(Math.max(0, result.processedAt - frame.receivedAt) / 1000);
-    return 'processed';
+    return { outcome: 'processed', camera };
   }
 
   /**
-   * Stops taking new jobs (waits for those in flight, whose turns end with their current frame and
-   * are queued again); frames keep being accepted and superseded.
+   * Stops taking new jobs (waits for those in flight, which end after their current frame and
+   * queue a runner for the cameras still due); frames keep being accepted and superseded.
    */
   async pause(): Promise<void> {
     this.#goOn = false;

@@ -34,7 +34,7 @@ export interface FrameServiceOptions {
   now?: () => number;
 }
 
-/** Frame ingest: checks, one copy of the bytes in Redis, newest-wins slot, a BullMQ job per camera turn. */
+/** Frame ingest: checks, one copy of the bytes in Redis, newest-wins slot, BullMQ runners for the cameras due. */
 export class FrameService {
   readonly #o: FrameServiceOptions;
   readonly #now: () => number;
@@ -66,8 +66,9 @@ export class FrameService {
     const frame = { frameId, cameraId: input.cameraId, captureTime, receivedAt, models: [...models] };
     const dropped = await withRedis(this.#o.retryAfterSeconds, async () => {
       const r = await repository.ingest(frame, bytes);
-      // A job is a camera's turn: one already due takes this frame (the newest) when it runs.
-      if (r.queueJob) await queue.add({ frameId, cameraId: input.cameraId });
+      // A runner takes this frame (the camera's newest) when the camera's turn comes; a new one
+      // joins only when runners are short.
+      if (r.runner) await queue.add({ frameId, cameraId: input.cameraId }, r.runner);
       return r.dropped;
     });
     metrics.framesReceived.inc({ camera: input.cameraId });
