@@ -21,9 +21,9 @@ export const frameAcceptedSchema = z.object({ frameId: z.string(), cameraId: cam
 export type FrameAccepted = z.infer<typeof frameAcceptedSchema>;
 
 /**
- * BullMQ job payload: a camera's turn. The job takes the camera's newest pending frame when it runs
- * (whose capture time and models are kept with it in Redis, as are its bytes); `frameId` is the
- * frame that opened the turn, also the job's id.
+ * BullMQ job payload: a runner of the edge's frame path, which serves the newest pending frames of
+ * the cameras due (their capture times, models and bytes are kept in Redis). `frameId` and
+ * `cameraId` name the frame that queued it (`sweep` for one the processor's check queued), for logs.
  */
 export const frameJobSchema = z.object({
   frameId: z.string().min(1),

@@ -320,8 +320,8 @@ export async function edgeMetrics(edgeUrl: string): Promise<string> {
 }
 
 /**
- * Waits until the frame queue has been empty (nothing waiting, active or delayed) on two reads in a
- * row; returns how long that took, or undefined when it did not happen within `timeoutMs`.
+ * Waits until the frame queue has been empty (no runner job waiting, active or delayed, no camera
+ * due) on two reads in a row; returns how long that took, or undefined when it did not happen within `timeoutMs`.
  */
 export async function waitForDrain(edgeUrl: string, timeoutMs = 60_000): Promise<number | undefined> {
   const t0 = Date.now();

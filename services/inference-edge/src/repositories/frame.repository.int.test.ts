@@ -75,13 +75,13 @@ describe('runners and camera turns', () => {
     // Two runners alive on a one-thread node: a frame of a held camera waits for its runner…
     expect(await repo.ingest(meta('a3', 'cam'), frame(4))).toEqual({ dropped: null, runner: null });
     // …which goes on with it, as no other camera is due.
-    expect(await repo.claim('b1', 'cam')).toMatchObject({
+    expect(await repo.claim('b1', { after: 'cam' })).toMatchObject({
       kind: 'claimed',
       camera: 'cam',
       frame: { frameId: 'a3' },
     });
     // Nothing pending for the other camera and nothing due: runner a1 ends.
-    expect(await repo.claim('a1', 'other')).toEqual({ kind: 'none' });
+    expect(await repo.claim('a1', { after: 'other' })).toEqual({ kind: 'none' });
     expect(await repo.runnerState()).toEqual({ due: 0, runners: 1 });
     expect(await repo.stats('cam')).toMatchObject({ received: 3, dropped: 1 });
   });
@@ -98,26 +98,26 @@ describe('runners and camera turns', () => {
     expect((await repo.ingest(meta('e1', 'other'), frame(2))).runner).toBeNull();
     expect((await repo.ingest(meta('d2', 'cam'), frame(3))).runner).toBeNull();
     // d2 is pending, but the other camera waits: the runner turns to it, cam goes to the back.
-    expect(await repo.claim('d1', 'cam')).toMatchObject({
+    expect(await repo.claim('d1', { after: 'cam' })).toMatchObject({
       kind: 'claimed',
       camera: 'other',
       frame: { frameId: 'e1' },
     });
     expect(await repo.runnerState()).toEqual({ due: 1, runners: 1 });
     expect(await repo.ingest(meta('d3', 'cam'), frame(4))).toEqual({ dropped: 'd2', runner: null });
-    expect(await repo.claim('d1', 'other')).toMatchObject({
+    expect(await repo.claim('d1', { after: 'other' })).toMatchObject({
       kind: 'claimed',
       camera: 'cam',
       frame: { frameId: 'd3' },
     });
     expect((await repo.ingest(meta('d4', 'cam'), frame(5))).runner).toBeNull();
     // Nobody else due: the runner goes on with its camera, then ends when nothing is left.
-    expect(await repo.claim('d1', 'cam')).toMatchObject({
+    expect(await repo.claim('d1', { after: 'cam' })).toMatchObject({
       kind: 'claimed',
       camera: 'cam',
       frame: { frameId: 'd4' },
     });
-    expect(await repo.claim('d1', 'cam')).toEqual({ kind: 'none' });
+    expect(await repo.claim('d1', { after: 'cam' })).toEqual({ kind: 'none' });
     expect(await repo.runnerState()).toEqual({ due: 0, runners: 0 });
     // Idle again: the next frame queues a runner.
     expect((await repo.ingest(meta('d5', 'cam'), frame(6))).runner).toBe('d5');
@@ -136,7 +136,7 @@ describe('runners and camera turns', () => {
     });
     // Two runners on two threads: the next frame waits for one of them.
     expect(await repo.ingest(meta('f3', 'cam'), frame(3))).toEqual({ dropped: null, runner: null });
-    expect(await repo.claim('f2', 'cam')).toMatchObject({
+    expect(await repo.claim('f2', { after: 'cam' })).toMatchObject({
       kind: 'claimed',
       camera: 'cam',
       frame: { frameId: 'f3' },
@@ -157,7 +157,7 @@ describe('runners and camera turns', () => {
       camera: 'other',
       frame: { frameId: 'i1' },
     });
-    expect(await repo.claim('h-next', 'other')).toMatchObject({
+    expect(await repo.claim('h-next', { after: 'other' })).toMatchObject({
       kind: 'claimed',
       camera: 'cam',
       frame: { frameId: 'h2' },
@@ -184,13 +184,89 @@ describe('runners and camera turns', () => {
     expect((await repo.ingest(meta('c3', 'third'), frame(3))).runner).toBe('c3');
     expect(await repo.claim('c3')).toMatchObject({ camera: 'third', frame: { frameId: 'c3' } });
     // The others' turn markers expired while they waited: it is still their turn.
-    expect(await repo.claim('c3', 'third')).toMatchObject({ camera: 'other', frame: { frameId: 'c2' } });
-    expect(await repo.claim('c3', 'other')).toMatchObject({ camera: 'cam', frame: { frameId: 'c1' } });
+    expect(await repo.claim('c3', { after: 'third' })).toMatchObject({
+      camera: 'other',
+      frame: { frameId: 'c2' },
+    });
+    expect(await repo.claim('c3', { after: 'other' })).toMatchObject({
+      camera: 'cam',
+      frame: { frameId: 'c1' },
+    });
     // The runner dies holding 'cam': its frames wait until the turn marker expires, then get a runner.
     expect((await repo.ingest(meta('c4', 'cam'), frame(4))).runner).toBeNull();
     await sleep(300);
     expect(await repo.ingest(meta('c5', 'cam'), frame(5))).toEqual({ dropped: 'c4', runner: 'c5' });
     expect(await repo.claim('c5')).toMatchObject({ camera: 'cam', frame: { frameId: 'c5' } });
+  });
+
+  it('counts a runner just queued only briefly: one that never got queued frees its slot', async () => {
+    const repo = new FrameRepository(conn, {
+      prefix: 'rt7',
+      ...options,
+      threads: 1,
+      jobSlots: 1,
+      turnTtlMs: 200,
+    });
+    expect((await repo.ingest(meta('m1', 'cam'), frame(1))).runner).toBe('m1'); // …whose add failed
+    expect((await repo.ingest(meta('m2', 'other'), frame(2))).runner).toBeNull();
+    await sleep(300);
+    // The processor's check (no job id) finds cameras due and no runner: it queues one.
+    expect(await repo.endRunner('', undefined, 'check-1')).toBe('check-1');
+    expect(await repo.endRunner('', undefined, 'check-2')).toBeNull(); // counted now
+    // Its first claim renews it for a whole lease (60 s by default).
+    expect(await repo.claim('check-1')).toMatchObject({ kind: 'claimed' });
+    await sleep(300);
+    expect(await repo.runnerState()).toMatchObject({ runners: 1 });
+  });
+
+  it('serves the camera that became due last first, unless another has waited too long', async () => {
+    const repo = new FrameRepository(conn, {
+      prefix: 'rt8',
+      ...options,
+      threads: 1,
+      jobSlots: 1,
+      maxDueWaitMs: 150,
+    });
+    await repo.ingest(meta('n1', 'a'), frame(1));
+    await repo.ingest(meta('n2', 'b'), frame(2));
+    await repo.ingest(meta('n3', 'c'), frame(3));
+    expect(await repo.claim('r')).toMatchObject({ camera: 'c' });
+    await sleep(200);
+    await repo.ingest(meta('n4', 'd'), frame(4));
+    // 'a' has waited longest, past the limit: it goes before 'd', which became due last.
+    expect(await repo.claim('r', { after: 'c' })).toMatchObject({ camera: 'a' });
+    expect(await repo.claim('r', { after: 'a' })).toMatchObject({ camera: 'b' });
+    expect(await repo.claim('r', { after: 'b' })).toMatchObject({ camera: 'd' });
+  });
+
+  it('keeps a waiting camera in line once while its frames keep coming', async () => {
+    const repo = new FrameRepository(conn, {
+      prefix: 'rt9',
+      ...options,
+      threads: 1,
+      jobSlots: 1,
+      turnTtlMs: 150,
+    });
+    await repo.ingest(meta('p0', 'busy'), frame(1));
+    expect(await repo.claim('r')).toMatchObject({ camera: 'busy' });
+    for (let i = 1; i <= 5; i++) {
+      await repo.ingest(meta(`q${i}`, 'waiting'), frame(i));
+      await sleep(80); // past the turn TTL in all, renewed by every frame
+    }
+    expect(await repo.runnerState()).toEqual({ due: 1, runners: 1 });
+  });
+
+  it('lets a retry take only the frame its job held', async () => {
+    const repo = new FrameRepository(conn, { prefix: 'rt10', ...options, threads: 1, jobSlots: 2 });
+    await repo.ingest(meta('s1', 'cam'), frame(1));
+    expect(await repo.claim('s1', { heldOnly: true })).toEqual({ kind: 'none' });
+    expect(await repo.runnerState()).toEqual({ due: 1, runners: 1 }); // nothing taken; the caller ends it
+    expect(await repo.claim('s1')).toMatchObject({ kind: 'claimed', frame: { frameId: 's1' } });
+    expect(await repo.claim('s1', { heldOnly: true })).toMatchObject({
+      kind: 'claimed',
+      frame: { frameId: 's1' },
+    });
+    expect(await repo.heldFrame('s1')).toMatchObject({ camera: 'cam', frame: { frameId: 's1' } });
   });
 
   it('clears the runners when a node starts', async () => {
@@ -253,7 +329,7 @@ describe('claims with frames held in memory', () => {
     expect(local.get('h1')).toBeUndefined();
     expect((await repo.stats('other')).failed).toBe(1);
 
-    const g2 = await repo.claim('r1', 'other');
+    const g2 = await repo.claim('r1', { after: 'other' });
     expect(g2.kind === 'claimed' && g2.frame.frameId === 'g2' && g2.bytes.equals(frame(2))).toBe(true);
     expect(g2.kind === 'claimed' && g2.owned).toBe(false);
   });

@@ -9,9 +9,10 @@ import type { Redis } from 'ioredis';
  * - `frame:<frameId>`         the frame's encoded bytes, once, with a TTL
  * - `cam:<cameraId>:pending`  the camera's newest frame not yet taken by a worker:
  *                              `<frameId>|<captureTime>|<receivedAt>|<model,model…>`
- * - `cam:<cameraId>:turn`     `due` while the camera waits in `due`, `active` while a runner holds
- *                              one of its frames (with a TTL that each change renews, so a runner
- *                              that died with its process only delays the camera, never stops it)
+ * - `cam:<cameraId>:turn`     `due` while the camera waits in line, `active` while a runner holds
+ *                              one of its frames (with a TTL that each change, and each frame of a
+ *                              waiting camera, renews, so a runner that died with its process only
+ *                              delays the camera, never stops it)
  * - `turn:<jobId>`            the frame a runner holds, `<camera>|<entry>` (its retries take the
  *                              same one), with a TTL
  * - `cam:<cameraId>:stats`    hash: received, processed, dropped, failed
@@ -22,9 +23,11 @@ import type { Redis } from 'ioredis';
  *                              processed frame's bytes for a snapshot
  * - `cam:<cameraId>:snapshot`  hash: frameId, image — that frame's bytes, with a short TTL
  * - `outbox`                  stream of results and failures, trimmed with `MAXLEN ~`
- * - `due`                     list of cameras whose turn is due: a frame is pending and no runner
- *                              holds the camera (each camera at most once while its turn is `due`);
- *                              runners take the head
+ * - `due`, `due:back`         the line of cameras whose turn is due (a frame pending, no runner holding
+ *                              the camera), entries `<cameraId>|<since ms>`: `due` takes cameras that
+ *                              became due with a new frame (newest first), `due:back` those sent to
+ *                              the back after their turn (oldest first); one entry per camera while
+ *                              its marker lives
  * - `runners`                 sorted set of the runner jobs alive, scored by when their lease ends
  *
  * Memory stays bounded whatever the offered load: per camera at most one pending frame (a newer
@@ -32,26 +35,28 @@ import type { Redis } from 'ioredis';
  * for a retry), all with TTLs; the outbox is capped; fate markers expire. The number of cameras is
  * the one unbounded dimension (one slot, stats and latest hash each).
  *
- * Jobs are runners, not frames: a BullMQ job takes the turn of the camera at the head of `due`,
- * infers its newest pending frame, and goes on with the next due camera, until none is due; then it
- * ends. Ingest queues a runner only when a camera becomes due and fewer runners are alive than
- * the node's job slots, so a busy node pays BullMQ's job lifecycle (add, fetch, finish: about a third
- * of the main thread's work per frame) once per busy period instead of once per frame, whatever the
- * number of cameras, while the cameras still take turns: a runner whose camera has its next frame
- * pending goes on with it only while no other camera is due, else puts it at the back of `due`. A
- * camera that becomes due with a new frame goes to the front (newest first: under overload the
- * runners take the freshest frames, `storevision bench edge` at 3x; a camera whose frame already
- * waited when its turn ended goes behind every other, so the cameras still rotate). A camera is held by one runner at a time, so its frames are inferred in order, except that
- * a frame arriving while fewer runners are alive than the node has threads makes its camera due at
- * once (a thread would otherwise idle while the frame waits): one camera can keep every thread of
- * an idle node busy. A frame that supersedes a pending one costs no job, and a runner never draws a
- * frame that was dropped meanwhile.
+ * Jobs are runners, not frames: a BullMQ job takes the turn of the next due camera, infers its
+ * newest pending frame, and goes on with the next due camera, until none is due; then it ends.
+ * Ingest queues a runner only when a camera becomes due and fewer runners are alive than the
+ * node's job slots, so a busy node pays BullMQ's job lifecycle (add, fetch, finish: about a third
+ * of the main thread's work per frame) about once per runner lifetime instead of once per frame,
+ * whatever the number of cameras. The cameras still take turns: a runner whose camera has its next
+ * frame pending goes on with it only while no other camera is due, else sends it to the back of the
+ * line. Among the cameras due, the one that became due last goes first (its frame is the freshest:
+ * under overload the runners take the freshest frames, `storevision bench edge` at 3x) — unless one
+ * has waited `maxDueWaitMs`; then the one due longest goes first, so none starves. A camera is held
+ * by one runner at a time, so its frames are inferred in order, except that a frame arriving while
+ * fewer runners are alive than the node has threads makes its camera due at once (a thread would
+ * otherwise idle while the frame waits): one camera can keep every thread of an idle node busy. A
+ * frame that supersedes a pending one costs no job, and a runner never draws a frame that was
+ * dropped meanwhile.
  *
- * Runner leases keep the count honest when something dies: a runner renews its lease with every
- * claim and leaves the set when it ends; one whose process died (or whose job could not be queued:
- * Redis failed between ingest's two calls) is forgotten when its lease ends, and a restarted node
- * clears the set (BullMQ hands the dead process's jobs to the new one, and they rejoin on their
- * next claim).
+ * Runner leases keep the count honest when something dies: a runner counts from when it is queued
+ * (for a turn TTL) and renews a whole lease with every claim; it leaves the set when it ends. One
+ * whose job could not be queued (Redis failed between ingest's two calls) or whose process died is
+ * forgotten when its lease ends; a restarted node clears the set (BullMQ hands the dead process's
+ * jobs to the new one, and they rejoin on their next claim); and the processor checks every few
+ * seconds that the cameras due have a runner (END_RUNNER without a job).
  */
 
 /**
@@ -59,7 +64,7 @@ import type { Redis } from 'ioredis';
  * 6 `runners`. ARGV: 1 bytes, 2 frame TTL ms, 3 the frame's slot entry
  * (`id|captureTime|receivedAt|models`), 4 frame key prefix (`<prefix>:frame:`), 5 fate key prefix
  * (`<prefix>:fate:`), 6 fate TTL ms, 7 turn TTL ms, 8 the node's inference threads, 9 camera id,
- * 10 now (epoch ms), 11 job slots (most runners alive), 12 id for a new runner, 13 runner lease ms.
+ * 10 now (epoch ms), 11 job slots (most runners alive), 12 id for a new runner.
  * Stores the bytes and makes this frame the camera's pending one; an older pending frame is dropped
  * (bytes deleted, fate `dropped`, counted). The camera becomes due when no runner holds it, or when
  * one does and fewer runners are alive than the node has threads. Returns {dropped frame id or '',
@@ -79,11 +84,15 @@ local turn = redis.call('GET', KEYS[4])
 local runner = ''
 if (not turn) or (turn == 'active' and runners < tonumber(ARGV[8])) then
   redis.call('SET', KEYS[4], 'due', 'PX', ARGV[7])
-  redis.call('LPUSH', KEYS[5], ARGV[9])
+  redis.call('LPUSH', KEYS[5], ARGV[9] .. '|' .. ARGV[10])
   if runners < tonumber(ARGV[11]) then
-    redis.call('ZADD', KEYS[6], tonumber(ARGV[10]) + tonumber(ARGV[13]), ARGV[12])
+    -- Counted until its first claim renews it for a whole lease: a job that never gets queued
+    -- (Redis failed between the two calls) holds its slot only this long.
+    redis.call('ZADD', KEYS[6], tonumber(ARGV[10]) + tonumber(ARGV[7]), ARGV[12])
     runner = ARGV[12]
   end
+elseif turn == 'due' then
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
 end
 local dropped = ''
 if prev then
@@ -100,14 +109,16 @@ return {dropped, runner}
 
 /**
  * A runner takes a frame. KEYS: 1 `due`, 2 `runners`, 3 the frame the job holds (`turn:<jobId>`,
- * `<camera>|<entry>`). ARGV: 1 key prefix (`<prefix>:`), 2 keep-alive of the bytes while in flight
- * (ms), 3 fate TTL ms, 4 '1' to have the bytes returned, 5 turn TTL ms, 6 'next' when the runner has
- * ended a frame of camera ARGV[10] and goes on, else 'first', 7 job id, 8 now (epoch ms), 9 runner
- * lease ms, 10 that camera (or '').
- * FIRST takes the frame the job held before, if any (a retry, or a job whose process died). NEXT
- * goes on with the runner's camera when its next frame is pending and no other camera is due; with
- * others due the camera goes to the back of `due`; with nothing pending its turn ends. Then the
- * camera at the head of `due` gives its newest pending frame. With none due the runner ends (leaves
+ * `<camera>|<entry>`), 4 `due:back`. ARGV: 1 key prefix (`<prefix>:`), 2 keep-alive of the bytes
+ * while in flight (ms), 3 fate TTL ms, 4 '1' to have the bytes returned, 5 turn TTL ms, 6 mode,
+ * 7 job id, 8 now (epoch ms), 9 runner lease ms, 10 the camera of the runner's last frame (or ''),
+ * 11 longest wait of a due camera before it goes first (ms).
+ * 'first' takes the frame the job held before, if any (a job whose process died), else a due
+ * camera's; 'held' (a retry) takes only the held frame ({'none'} without it: the caller ends the
+ * runner); 'next' goes on with the runner's camera when its next frame is pending and no other
+ * camera is due; with others due the camera goes to the back (`due:back`); with nothing pending
+ * its turn ends. Then the next due camera gives its newest pending frame: the one due longest once
+ * it has waited ARGV[11], else the one that became due last. With none due the runner ends (leaves
  * `runners`) and gets {'none'}; else its lease is renewed and it gets {'settled', camera, entry,
  * fate} when the frame already ended (processed by an earlier attempt), {'expired', camera, entry}
  * when its bytes timed out (counted as failed), else {'claimed', camera, entry[, bytes]}. The bytes
@@ -115,8 +126,22 @@ return {dropped, runner}
  */
 const CLAIM = `
 local P = ARGV[1]
+local now = tonumber(ARGV[8])
+local maxWait = tonumber(ARGV[11])
 local cam = false
 local entry = false
+local function waited(e)
+  return now - tonumber(string.match(e, '|(%d+)$'))
+end
+-- The camera whose turn comes: the one due longest when it has waited maxWait, else the newest due.
+local function popDue()
+  local w = redis.call('LINDEX', KEYS[4], 0)
+  if w and waited(w) > maxWait then return redis.call('LPOP', KEYS[4]) end
+  local f = redis.call('LINDEX', KEYS[1], -1)
+  if f and waited(f) > maxWait then return redis.call('RPOP', KEYS[1]) end
+  if f then return redis.call('LPOP', KEYS[1]) end
+  return redis.call('LPOP', KEYS[4])
+end
 if ARGV[6] == 'next' then
   local c = ARGV[10]
   local tk = P .. 'cam:' .. c .. ':turn'
@@ -125,9 +150,9 @@ if ARGV[6] == 'next' then
     local e = redis.call('GET', pk)
     if not e then
       redis.call('DEL', tk)
-    elseif redis.call('LLEN', KEYS[1]) > 0 then
+    elseif redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[4]) > 0 then
       redis.call('SET', tk, 'due', 'PX', ARGV[5])
-      redis.call('RPUSH', KEYS[1], c)
+      redis.call('RPUSH', KEYS[4], c .. '|' .. ARGV[8])
     else
       redis.call('DEL', pk)
       redis.call('SET', tk, 'active', 'PX', ARGV[5])
@@ -139,15 +164,18 @@ else
   local held = redis.call('GET', KEYS[3])
   if held then
     cam, entry = string.match(held, '^([^|]+)|(.*)$')
+  elseif ARGV[6] == 'held' then
+    return {'none'}
   end
 end
 while not entry do
-  local c = redis.call('LPOP', KEYS[1])
-  if not c then
+  local d = popDue()
+  if not d then
     redis.call('ZREM', KEYS[2], ARGV[7])
     redis.call('DEL', KEYS[3])
     return {'none'}
   end
+  local c = string.match(d, '^[^|]+')
   local tk = P .. 'cam:' .. c .. ':turn'
   -- 'active': a second entry of a camera a runner took meanwhile; none: its marker expired while
   -- it waited (a stalled node), and it is still this entry's turn.
@@ -164,7 +192,7 @@ while not entry do
     end
   end
 end
-redis.call('ZADD', KEYS[2], tonumber(ARGV[8]) + tonumber(ARGV[9]), ARGV[7])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[9]), ARGV[7])
 redis.call('SET', KEYS[3], cam .. '|' .. entry, 'PX', ARGV[3])
 local id = string.match(entry, '^[^|]+')
 local fate = redis.call('GET', P .. 'fate:' .. id)
@@ -215,32 +243,35 @@ return 1
 `;
 
 /**
- * A runner that ends before `due` is empty (its job failed for good, it retried a frame, or the
- * worker is pausing). KEYS: 1 `due`, 2 `runners`, 3 `turn:<jobId>`. ARGV: 1 key prefix, 2 job id,
- * 3 the camera it held last (or ''), 4 turn TTL ms, 5 now, 6 job slots, 7 id for a new runner,
- * 8 runner lease ms. The runner leaves `runners`; its camera becomes due when a frame is pending
- * (else its turn ends); when cameras are due and runners are short, a new runner joins and its id
- * is returned (the caller queues it), else ''.
+ * A runner that ends before nothing is due (its job failed for good, it retried a frame, it has
+ * run its time, or the worker is pausing), or a check that some runner serves the cameras due (no
+ * job id). KEYS: 1 `due`, 2 `runners`, 3 `turn:<jobId>`, 4 `due:back`. ARGV: 1 key prefix, 2 job id
+ * (or ''), 3 the camera it held last (or ''), 4 turn TTL ms, 5 now, 6 job slots, 7 id for a new
+ * runner. The runner leaves `runners`; its camera goes to the back of the line when a frame is
+ * pending (else its turn ends); when cameras are due and runners are short, a new runner joins and
+ * its id is returned (the caller queues it), else ''.
  */
 const END_RUNNER = `
 local P = ARGV[1]
-redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('DEL', KEYS[3])
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('DEL', KEYS[3])
+end
 if ARGV[3] ~= '' then
   local tk = P .. 'cam:' .. ARGV[3] .. ':turn'
   if redis.call('GET', tk) ~= 'due' then
     if redis.call('EXISTS', P .. 'cam:' .. ARGV[3] .. ':pending') == 1 then
       redis.call('SET', tk, 'due', 'PX', ARGV[4])
-      redis.call('RPUSH', KEYS[1], ARGV[3])
+      redis.call('RPUSH', KEYS[4], ARGV[3] .. '|' .. ARGV[5])
     else
       redis.call('DEL', tk)
     end
   end
 end
-if redis.call('LLEN', KEYS[1]) == 0 then return '' end
+if redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[4]) == 0 then return '' end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[6]) then return '' end
-redis.call('ZADD', KEYS[2], tonumber(ARGV[5]) + tonumber(ARGV[8]), ARGV[7])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[5]) + tonumber(ARGV[4]), ARGV[7])
 return ARGV[7]
 `;
 
@@ -267,8 +298,20 @@ interface ScriptedRedis extends Redis {
     k6: string,
     ...argv: Array<string | Buffer | number>
   ): Promise<[string, string]>;
-  svClaimBuffer(k1: string, k2: string, k3: string, ...argv: Array<string | number>): Promise<Buffer[]>;
-  svEndRunner(k1: string, k2: string, k3: string, ...argv: Array<string | number>): Promise<string>;
+  svClaimBuffer(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    ...argv: Array<string | number>
+  ): Promise<Buffer[]>;
+  svEndRunner(
+    k1: string,
+    k2: string,
+    k3: string,
+    k4: string,
+    ...argv: Array<string | number>
+  ): Promise<string>;
   svComplete(
     k1: string,
     k2: string,
@@ -379,9 +422,15 @@ export interface FrameRepositoryOptions {
   jobSlots?: number;
   /**
    * How long a runner counts as alive after its last claim (longer than a frame can take, retries
-   * and the watchdog included). @defaultValue 60 s
+   * and the watchdog included). A runner just queued counts for `turnTtlMs` until its first claim.
+   * @defaultValue 60 s
    */
   runnerLeaseMs?: number;
+  /**
+   * The camera that became due last goes first (its frame is the freshest), unless one has waited
+   * this long: then the one due longest goes first. @defaultValue 1000 ms
+   */
+  maxDueWaitMs?: number;
 }
 
 export interface OutboxEntry {
@@ -397,8 +446,8 @@ export interface OutboxEntry {
 
 export function defineFrameScripts(redis: Redis): void {
   redis.defineCommand('svIngest', { numberOfKeys: 6, lua: INGEST });
-  redis.defineCommand('svClaim', { numberOfKeys: 3, lua: CLAIM });
-  redis.defineCommand('svEndRunner', { numberOfKeys: 3, lua: END_RUNNER });
+  redis.defineCommand('svClaim', { numberOfKeys: 4, lua: CLAIM });
+  redis.defineCommand('svEndRunner', { numberOfKeys: 4, lua: END_RUNNER });
   redis.defineCommand('svComplete', { numberOfKeys: 7, lua: COMPLETE });
   redis.defineCommand('svFail', { numberOfKeys: 4, lua: FAIL });
 }
@@ -464,7 +513,6 @@ export class FrameRepository {
       Date.now(),
       this.#jobSlots,
       frame.frameId,
-      this.#leaseMs,
     );
     if (dropped) this.#o.local?.delete(dropped);
     this.#o.local?.set(frame.frameId, bytes);
@@ -472,27 +520,29 @@ export class FrameRepository {
   }
 
   /**
-   * Runner `jobId` takes a frame (see CLAIM): first the one it held before (a retry), else, after a
-   * frame of `after` (the camera it just served), that camera's next frame while no other camera is
-   * due, else the newest frame of the camera at the head of `due`. `none`: nothing is due, and the
-   * runner has ended.
+   * Runner `jobId` takes a frame (see CLAIM): first the one it held before (a retry, or a job whose
+   * process died), else, after a frame of `opts.after` (the camera it just served), that camera's
+   * next frame while no other camera is due, else the next due camera's newest frame. `heldOnly`
+   * (a retry): only the held frame. `none`: nothing to take; unless `heldOnly`, the runner has ended.
    */
-  async claim(jobId: string, after?: string): Promise<ClaimResult> {
+  async claim(jobId: string, opts: { after?: string; heldOnly?: boolean } = {}): Promise<ClaimResult> {
     const local = this.#o.local;
     const r = await this.#redis.svClaimBuffer(
       this.#k('due'),
       this.#k('runners'),
       this.#k('turn', jobId),
+      this.#k('due', 'back'),
       this.#k(''),
       this.#o.inFlightTtlMs,
       this.#o.fateTtlMs,
       local ? '0' : '1',
       this.#turnTtlMs,
-      after === undefined ? 'first' : 'next',
+      opts.heldOnly ? 'held' : opts.after === undefined ? 'first' : 'next',
       jobId,
       Date.now(),
       this.#leaseMs,
-      after ?? '',
+      opts.after ?? '',
+      this.#o.maxDueWaitMs ?? 1000,
     );
     const kind = r[0]?.toString();
     if (kind === 'none' || !r[1] || !r[2]) return { kind: 'none' };
@@ -517,14 +567,16 @@ export class FrameRepository {
   }
 
   /**
-   * Ends runner `jobId` before `due` is empty (see END_RUNNER); `camera`: the one it held last.
-   * Returns the id of a runner the caller must queue in its place, or null.
+   * Ends runner `jobId` before nothing is due (see END_RUNNER); `camera`: the one it held last.
+   * With `jobId` '' it only checks that the cameras due have a runner. Returns the id of a runner
+   * the caller must queue, or null.
    */
   async endRunner(jobId: string, camera: string | undefined, newRunnerId: string): Promise<string | null> {
     const id = await this.#redis.svEndRunner(
       this.#k('due'),
       this.#k('runners'),
       this.#k('turn', jobId),
+      this.#k('due', 'back'),
       this.#k(''),
       jobId,
       camera ?? '',
@@ -532,9 +584,16 @@ export class FrameRepository {
       Date.now(),
       this.#jobSlots,
       newRunnerId,
-      this.#leaseMs,
     );
     return id || null;
+  }
+
+  /** The frame runner `jobId` holds (`turn:<jobId>`), if any: a job BullMQ failed for good. */
+  async heldFrame(jobId: string): Promise<{ camera: string; frame: PendingFrame } | undefined> {
+    const held = await this.#redis.get(this.#k('turn', jobId));
+    const bar = held?.indexOf('|') ?? -1;
+    if (!held || bar < 0) return undefined;
+    return { camera: held.slice(0, bar), frame: parseEntry(held.slice(bar + 1)) };
   }
 
   /** Forgets every runner (a node starting: those of a process that died rejoin on their next claim). */
@@ -544,12 +603,13 @@ export class FrameRepository {
 
   /** Cameras waiting for a runner, and runners alive. */
   async runnerState(): Promise<{ due: number; runners: number }> {
-    const [[, due], [, runners]] = (await this.#redis
+    const [[, due], [, back], [, runners]] = (await this.#redis
       .multi()
       .llen(this.#k('due'))
+      .llen(this.#k('due', 'back'))
       .zcount(this.#k('runners'), Date.now(), '+inf')
-      .exec()) as [[Error | null, number], [Error | null, number]];
-    return { due, runners };
+      .exec()) as [[Error | null, number], [Error | null, number], [Error | null, number]];
+    return { due: due + back, runners };
   }
 
   /** Writes a result once; false when this frame already had its ending. */

@@ -24,6 +24,13 @@ export interface FrameProcessorOptions {
   /** Frames inferred at once: the pool's thread count (BullMQ runs two runners per thread). */
   concurrency: number;
   attempts: number;
+  /**
+   * A runner ends after this long (its successor is queued when cameras are due), so no BullMQ job
+   * lives through a whole busy period (its lock, its stall count). @defaultValue 10 s
+   */
+  maxRunMs?: number;
+  /** How often the processor checks that the cameras due have a runner. @defaultValue 5 s */
+  sweepMs?: number;
   /** Tests only: make the inference thread crash or hang on some frames (see `InjectedFault`). */
   injectFault?: (job: FrameJob, attempt: number) => InjectedFault | undefined;
 }
@@ -36,9 +43,12 @@ export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
  * due, has the thread decode it once and run every model, writes the result exactly once, and goes
  * on with the next due camera until none is due. BullMQ runs up to two runners per inference thread
  * (one inferring, one waiting for that thread with its claim ready to go), so a busy node pays for
- * BullMQ's job lifecycle once per busy period, not once per frame, while its cameras take turns.
- * Only a first attempt goes on (a retried job ends with the frame it retried), so every frame gets
- * the same number of attempts.
+ * BullMQ's job lifecycle about once per runner lifetime (at most `maxRunMs`), not once per frame,
+ * while its cameras take turns. A retried job takes only the frame it held and then ends, so every
+ * frame gets the same number of attempts. Every few seconds the processor checks that the cameras
+ * due have a runner (one lost to a Redis error between two calls would otherwise wait for the next
+ * frame), and a job BullMQ fails for good by itself (a stall limit) has its held frame counted
+ * failed.
  *
  * A frame's ending is always recorded: processed (result + outbox), dropped (by ingest), failed
  * (undecodable at once; crash/timeout after the last attempt; expired before any worker took it).
@@ -49,6 +59,7 @@ export class FrameProcessor {
   #worker: Worker<FrameJob, FrameOutcome> | undefined;
   /** Runners go on past their first frame (off while pausing or closing). */
   #goOn = true;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(opts: FrameProcessorOptions) {
     this.#o = opts;
@@ -64,6 +75,33 @@ export class FrameProcessor {
     });
     // Without a listener an 'error' (Redis gone) would be thrown; BullMQ reconnects by itself.
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'frame worker error'));
+    this.#worker.on('failed', (job) => {
+      if (job?.finishedOn) void this.#failedForGood(job);
+    });
+    const sweep = () => {
+      void this.#endRunner('', undefined, { frameId: 'sweep', cameraId: 'sweep' }).catch((err) =>
+        this.#log.debug({ err }, 'runner check failed'),
+      );
+    };
+    sweep();
+    this.#sweep = setInterval(sweep, this.#o.sweepMs ?? 5000);
+    this.#sweep.unref();
+  }
+
+  /**
+   * A job BullMQ failed for good without this processor ending it (a stall limit, an error outside
+   * a frame): its held frame is counted failed and its cameras go back in line.
+   */
+  async #failedForGood(job: Job<FrameJob>): Promise<void> {
+    const jobId = String(job.id);
+    try {
+      const held = await this.#o.repository.heldFrame(jobId);
+      if (held && (await this.#o.repository.fail(held.frame.frameId, held.camera, 'EDGE_ERR_INTERNAL')))
+        this.#o.metrics.framesFailed.inc({ camera: held.camera, reason: 'EDGE_ERR_INTERNAL' });
+      await this.#endRunner(jobId, held?.camera, { frameId: jobId, cameraId: held?.camera ?? 'sweep' });
+    } catch (err) {
+      this.#log.warn({ err, jobId }, 'could not end a failed frame runner');
+    }
   }
 
   /** A runner: the frame it held before (a retry), else due cameras' frames until none is due. */
@@ -72,17 +110,23 @@ export class FrameProcessor {
     // The payload is checked where it enters this process, like an HTTP body.
     const parsed = frameJobSchema.safeParse(job.data);
     if (!parsed.success) {
-      await this.#endRunner(jobId, undefined, { frameId: jobId, cameraId: 'unknown' });
+      await this.#endRunner(jobId, undefined, { frameId: jobId, cameraId: 'sweep' }).catch(() => {});
       throw new UnrecoverableError(`bad frame job ${jobId}: ${parsed.error.message}`);
     }
+    // A retry takes only the frame its job held, so every frame gets the same number of attempts.
+    const retry = job.attemptsMade > 0;
+    const started = Date.now();
     let first: FrameOutcome | undefined;
     let camera: string | undefined;
     for (;;) {
-      const step = await this.#step(job, camera);
-      if (step === 'none') return first ?? 'skipped';
+      const step = await this.#step(job, camera === undefined ? { heldOnly: retry } : { after: camera });
+      if (step === 'none') {
+        if (retry && camera === undefined) await this.#endRunner(jobId, undefined, parsed.data);
+        return first ?? 'skipped';
+      }
       first ??= step.outcome;
       camera = step.camera;
-      if (!this.#goOn || job.attemptsMade > 0) {
+      if (!this.#goOn || retry || Date.now() - started >= (this.#o.maxRunMs ?? 10_000)) {
         await this.#endRunner(jobId, camera, parsed.data);
         return first;
       }
@@ -96,17 +140,20 @@ export class FrameProcessor {
    */
   async #step(
     job: Job<FrameJob>,
-    after: string | undefined,
+    claimOpts: { after?: string; heldOnly?: boolean },
   ): Promise<{ outcome: FrameOutcome; camera: string } | 'none'> {
     const lease = await this.#o.pool.acquire();
     try {
-      return await this.#process(job, lease, after);
+      return await this.#process(job, lease, claimOpts);
     } finally {
       lease.release();
     }
   }
 
-  /** Ends a runner before nothing is due; queues the runner that takes its place, if one is needed. */
+  /**
+   * Ends a runner before nothing is due (or, with no job id, checks that the cameras due have one);
+   * queues the runner that takes its place, if one is needed.
+   */
   async #endRunner(jobId: string, camera: string | undefined, woke: FrameJob): Promise<void> {
     const next = await this.#o.repository.endRunner(jobId, camera, randomUUID());
     if (next) await this.#o.queue.add({ frameId: woke.frameId, cameraId: camera ?? woke.cameraId }, next);
@@ -115,11 +162,11 @@ export class FrameProcessor {
   async #process(
     job: Job<FrameJob>,
     lease: ThreadLease,
-    after: string | undefined,
+    claimOpts: { after?: string; heldOnly?: boolean },
   ): Promise<{ outcome: FrameOutcome; camera: string } | 'none'> {
     const { repository, metrics } = this.#o;
     const jobId = String(job.id);
-    const claim = await repository.claim(jobId, after);
+    const claim = await repository.claim(jobId, claimOpts);
     if (claim.kind === 'none') return 'none';
     const camera = claim.camera;
     if (claim.kind === 'settled')
@@ -167,7 +214,11 @@ export class FrameProcessor {
         metrics.framesFailed.inc({ camera, reason: code });
       }
       // The job ends here for good: the cameras due must not wait for its lease to run out.
-      if (last) await this.#endRunner(jobId, camera, frame);
+      // (A Redis error here must not hide the frame's: the sweep queues a runner later.)
+      if (last)
+        await this.#endRunner(jobId, camera, frame).catch((e) =>
+          this.#log.warn({ err: e }, 'ending a runner failed'),
+        );
       if (unrecoverable) throw new UnrecoverableError((err as Error).message);
       throw err;
     }
@@ -194,6 +245,7 @@ export class FrameProcessor {
 
   async close(): Promise<void> {
     this.#goOn = false;
+    clearInterval(this.#sweep);
     await this.#worker?.close();
   }
 }
