@@ -78,14 +78,21 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local prev = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
 redis.call('HINCRBY', KEYS[3], 'received', 1)
-redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[10])
-local runners = redis.call('ZCARD', KEYS[6])
 local turn = redis.call('GET', KEYS[4])
 local runner = ''
-if (not turn) or (turn == 'active' and runners < tonumber(ARGV[8])) then
+-- Runners alive, counted only when it matters (not for a frame that supersedes one already due).
+local runners = false
+local function alive()
+  if not runners then
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', ARGV[10])
+    runners = redis.call('ZCARD', KEYS[6])
+  end
+  return runners
+end
+if (not turn) or (turn == 'active' and alive() < tonumber(ARGV[8])) then
   redis.call('SET', KEYS[4], 'due', 'PX', ARGV[7])
   redis.call('LPUSH', KEYS[5], ARGV[9] .. '|' .. ARGV[10])
-  if runners < tonumber(ARGV[11]) then
+  if alive() < tonumber(ARGV[11]) then
     -- Counted until its first claim renews it for a whole lease: a job that never gets queued
     -- (Redis failed between the two calls) holds its slot only this long.
     redis.call('ZADD', KEYS[6], tonumber(ARGV[10]) + tonumber(ARGV[7]), ARGV[12])
