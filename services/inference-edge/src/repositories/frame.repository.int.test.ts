@@ -239,6 +239,30 @@ describe('runners and camera turns', () => {
     expect(await repo.claim('r', { after: 'b' })).toMatchObject({ camera: 'd' });
   });
 
+  it('serves a camera new in line before busy cameras sent back once it has waited longer', async () => {
+    const repo = new FrameRepository(conn, {
+      prefix: 'rt11',
+      ...options,
+      threads: 1,
+      jobSlots: 1,
+      maxDueWaitMs: 100,
+    });
+    // Two busy cameras take turns through due:back, each always with a frame pending.
+    await repo.ingest(meta('u1', 'a'), frame(1));
+    expect(await repo.claim('r')).toMatchObject({ camera: 'a' });
+    await repo.ingest(meta('v1', 'b'), frame(2));
+    await repo.ingest(meta('u2', 'a'), frame(3));
+    expect(await repo.claim('r', { after: 'a' })).toMatchObject({ camera: 'b' }); // a to the back
+    await sleep(20);
+    await repo.ingest(meta('x1', 'x'), frame(4)); // x joins the front line
+    await sleep(150);
+    await repo.ingest(meta('v2', 'b'), frame(5));
+    expect(await repo.claim('r', { after: 'b' })).toMatchObject({ camera: 'a' }); // overdue, and older than x
+    await sleep(150); // now b (sent back after x joined) is overdue too, but x has waited longer
+    await repo.ingest(meta('u3', 'a'), frame(6));
+    expect(await repo.claim('r', { after: 'a' })).toMatchObject({ camera: 'x' });
+  });
+
   it('keeps a waiting camera in line once while its frames keep coming', async () => {
     const repo = new FrameRepository(conn, {
       prefix: 'rt9',

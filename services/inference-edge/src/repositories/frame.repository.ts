@@ -141,11 +141,16 @@ local function waited(e)
   return now - tonumber(string.match(e, '|(%d+)$'))
 end
 -- The camera whose turn comes: the one due longest when it has waited maxWait, else the newest due.
+-- (The oldest entry of each list is at its far end: the head of due:back, the tail of due.)
 local function popDue()
   local w = redis.call('LINDEX', KEYS[4], 0)
-  if w and waited(w) > maxWait then return redis.call('LPOP', KEYS[4]) end
   local f = redis.call('LINDEX', KEYS[1], -1)
-  if f and waited(f) > maxWait then return redis.call('RPOP', KEYS[1]) end
+  local ww = w and waited(w) or -1
+  local wf = f and waited(f) or -1
+  if ww > maxWait or wf > maxWait then
+    if wf >= ww then return redis.call('RPOP', KEYS[1]) end
+    return redis.call('LPOP', KEYS[4])
+  end
   if f then return redis.call('LPOP', KEYS[1]) end
   return redis.call('LPOP', KEYS[4])
 end

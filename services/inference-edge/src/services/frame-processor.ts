@@ -89,8 +89,9 @@ export class FrameProcessor {
   }
 
   /**
-   * A job BullMQ failed for good without this processor ending it (a stall limit, an error outside
-   * a frame): its held frame is counted failed and its cameras go back in line.
+   * A job BullMQ failed for good (a frame's last attempt, which already ended the runner, or BullMQ
+   * by itself: a stall limit): a frame it still holds is counted failed and its camera goes back in
+   * line (ending a runner twice is harmless).
    */
   async #failedForGood(job: Job<FrameJob>): Promise<void> {
     const jobId = String(job.id);
