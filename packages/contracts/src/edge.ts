@@ -22,8 +22,9 @@ export type FrameAccepted = z.infer<typeof frameAcceptedSchema>;
 
 /**
  * BullMQ job payload: a runner of the edge's frame path, which serves the newest pending frames of
- * the cameras due (their capture times, models and bytes are kept in Redis). `frameId` and
- * `cameraId` name the frame that queued it (`sweep` for one the processor's check queued), for logs.
+ * the cameras due (their capture times, models and bytes are kept in Redis). For logs only: a runner
+ * queued by ingest names the frame and camera that queued it; one queued in another runner's place
+ * carries its own id and that runner's last camera (`sweep` when queued by the processor's check).
  */
 export const frameJobSchema = z.object({
   frameId: z.string().min(1),

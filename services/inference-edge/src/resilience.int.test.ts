@@ -99,6 +99,28 @@ describe('inference thread watchdog', () => {
   });
 });
 
+describe('a runner that fails for good', () => {
+  it('ends: its held frame stays counted once, and it stops counting as a runner', async () => {
+    node = await startTestEdge(
+      redis.url,
+      { frameAttempts: 2 },
+      { injectFault: (job) => (job.cameraId === 'doomed' ? 'crash' : undefined) },
+    );
+    const n = node;
+    const { frameId } = (await post(n, 'doomed')).json();
+    await waitFor(async () => ((await n.repository.stats('doomed')).failed > 0 ? true : undefined), 30_000);
+    // The worker's 'failed' handler ends the runner at once; left counted, it would hold its job
+    // slot for its whole lease (a minute).
+    await waitFor(async () => {
+      const r = await n.repository.runnerState();
+      return r.runners === 0 && r.due === 0 ? true : undefined;
+    }, 5000);
+    expect(await n.repository.stats('doomed')).toMatchObject({ received: 1, processed: 0, failed: 1 });
+    expect(await n.repository.heldFrame(frameId)).toBeUndefined(); // the job queued by ingest bears the frame's id
+    expect(await metric(n, 'edge_frames_failed_total', 'reason="EDGE_ERR_WORKER_CRASHED"')).toBe(1);
+  });
+});
+
 describe('Redis outage', () => {
   it('answers 503 with Retry-After while Redis is down and recovers by itself when it returns', async () => {
     const own = await startTestRedis();

@@ -47,8 +47,8 @@ export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
  * while its cameras take turns. A retried job takes only the frame it held and then ends, so every
  * frame gets the same number of attempts. Every few seconds the processor checks that the cameras
  * due have a runner (one lost to a Redis error between two calls would otherwise wait for the next
- * frame), and a job BullMQ fails for good by itself (a stall limit) has its held frame counted
- * failed.
+ * frame), and a job that fails for good — by a frame's last attempt or by BullMQ itself (a stall
+ * limit) — ends in the worker's 'failed' handler, which counts a frame it still holds as failed.
  *
  * A frame's ending is always recorded: processed (result + outbox), dropped (by ingest), failed
  * (undecodable at once; crash/timeout after the last attempt; expired before any worker took it).
@@ -79,9 +79,7 @@ export class FrameProcessor {
       if (job?.finishedOn) void this.#failedForGood(job);
     });
     const sweep = () => {
-      void this.#endRunner('', undefined, { frameId: 'sweep', cameraId: 'sweep' }).catch((err) =>
-        this.#log.debug({ err }, 'runner check failed'),
-      );
+      void this.#endRunner('', undefined).catch((err) => this.#log.debug({ err }, 'runner check failed'));
     };
     sweep();
     this.#sweep = setInterval(sweep, this.#o.sweepMs ?? 5000);
@@ -89,9 +87,10 @@ export class FrameProcessor {
   }
 
   /**
-   * A job BullMQ failed for good (a frame's last attempt, which already ended the runner, or BullMQ
-   * by itself: a stall limit): a frame it still holds is counted failed and its camera goes back in
-   * line (ending a runner twice is harmless).
+   * The one place a runner that failed for good ends (a frame's last attempt, which counted the
+   * frame failed with its own code; a bad payload; BullMQ by itself: a stall limit): a frame it
+   * still holds is counted failed (once: the fate marker), its camera goes back in line, and a
+   * runner takes its place when cameras are due.
    */
   async #failedForGood(job: Job<FrameJob>): Promise<void> {
     const jobId = String(job.id);
@@ -99,7 +98,7 @@ export class FrameProcessor {
       const held = await this.#o.repository.heldFrame(jobId);
       if (held && (await this.#o.repository.fail(held.frame.frameId, held.camera, 'EDGE_ERR_INTERNAL')))
         this.#o.metrics.framesFailed.inc({ camera: held.camera, reason: 'EDGE_ERR_INTERNAL' });
-      await this.#endRunner(jobId, held?.camera, { frameId: jobId, cameraId: held?.camera ?? 'sweep' });
+      await this.#endRunner(jobId, held?.camera);
     } catch (err) {
       this.#log.warn({ err, jobId }, 'could not end a failed frame runner');
     }
@@ -110,10 +109,7 @@ export class FrameProcessor {
     const jobId = String(job.id);
     // The payload is checked where it enters this process, like an HTTP body.
     const parsed = frameJobSchema.safeParse(job.data);
-    if (!parsed.success) {
-      await this.#endRunner(jobId, undefined, { frameId: jobId, cameraId: 'sweep' }).catch(() => {});
-      throw new UnrecoverableError(`bad frame job ${jobId}: ${parsed.error.message}`);
-    }
+    if (!parsed.success) throw new UnrecoverableError(`bad frame job ${jobId}: ${parsed.error.message}`);
     // A retry takes only the frame its job held, so every frame gets the same number of attempts.
     const retry = job.attemptsMade > 0;
     const started = Date.now();
@@ -122,13 +118,13 @@ export class FrameProcessor {
     for (;;) {
       const step = await this.#step(job, camera === undefined ? { heldOnly: retry } : { after: camera });
       if (step === 'none') {
-        if (retry && camera === undefined) await this.#endRunner(jobId, undefined, parsed.data);
+        if (retry && camera === undefined) await this.#endRunner(jobId, undefined);
         return first ?? 'skipped';
       }
       first ??= step.outcome;
       camera = step.camera;
       if (!this.#goOn || retry || Date.now() - started >= (this.#o.maxRunMs ?? 10_000)) {
-        await this.#endRunner(jobId, camera, parsed.data);
+        await this.#endRunner(jobId, camera);
         return first;
       }
     }
@@ -155,9 +151,9 @@ export class FrameProcessor {
    * Ends a runner before nothing is due (or, with no job id, checks that the cameras due have one);
    * queues the runner that takes its place, if one is needed.
    */
-  async #endRunner(jobId: string, camera: string | undefined, woke: FrameJob): Promise<void> {
+  async #endRunner(jobId: string, camera: string | undefined): Promise<void> {
     const next = await this.#o.repository.endRunner(jobId, camera, randomUUID());
-    if (next) await this.#o.queue.add({ frameId: woke.frameId, cameraId: camera ?? woke.cameraId }, next);
+    if (next) await this.#o.queue.add({ frameId: next, cameraId: camera ?? 'sweep' }, next);
   }
 
   async #process(
@@ -214,12 +210,7 @@ export class FrameProcessor {
       if (last && (await repository.fail(frame.frameId, camera, code))) {
         metrics.framesFailed.inc({ camera, reason: code });
       }
-      // The job ends here for good: the cameras due must not wait for its lease to run out.
-      // (A Redis error here must not hide the frame's: the sweep queues a runner later.)
-      if (last)
-        await this.#endRunner(jobId, camera, frame).catch((e) =>
-          this.#log.warn({ err: e }, 'ending a runner failed'),
-        );
+      // On the last attempt the job fails for good, and the worker's 'failed' handler ends the runner.
       if (unrecoverable) throw new UnrecoverableError((err as Error).message);
       throw err;
     }
