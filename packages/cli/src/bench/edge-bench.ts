@@ -4,7 +4,9 @@
  * capacity, and whether it stays honest and bounded at 3× overload.
  *
  * - Bare limit: `Detector.detect(jpeg)` in tight loops in worker threads of this process, for a few
- *   thread layouts; the best is the limit.
+ *   thread layouts; the best is the limit. The machine's speed drifts within minutes, so the best
+ *   layout is measured again right before and after each throughput run, and the run is compared
+ *   with the mean of the two.
  * - Service: `storevision edge` in a child process with its default thread budget, against a private
  *   `redis-server` (the edge's test-support launcher: free loopback port, no persistence); simulated
  *   cameras in this process push frames over keep-alive HTTP (`CameraConnection`, as light as a
@@ -120,8 +122,16 @@ export interface ServiceRun {
   seconds: number;
   /** Results appended to the outbox per second in the steady window (after the warm-up). */
   processedPerSecond: number;
-  /** processedPerSecond / the bare limit at this resolution. */
+  /**
+   * processedPerSecond / the bare limit at this resolution: for capacity runs, the mean of the bare
+   * limit re-measured (best layout) right before and right after the run — the machine's speed
+   * drifts by several per cent within minutes; for the other runs, the first bare limit.
+   */
   ratioToBare: number;
+  /** Capacity runs: the bare limit (best layout, frames/s) measured right before and right after. */
+  bareAround?: { before: number; after: number };
+  /** Capacity runs: processedPerSecond / the bare limit measured before the edge started. */
+  ratioToFirstBare?: number;
   /** Outbox time − capture time of processed frames sent after the warm-up. */
   latencyMs: LatencySummary;
   /** Decode + inference per frame inside the node's inference threads (mean). */
@@ -153,6 +163,8 @@ export interface ModelSection {
   bare: Array<BareRun & { resolution: string }>;
   /** Best bare layout per resolution. */
   bareBest: Record<string, BareRun>;
+  /** The best layout re-measured around each capacity run (before the first, after each). */
+  bareChecks: Array<BareRun & { resolution: string }>;
   edge: { command: string; pid: number; threads: EdgeThreads | undefined };
   runs: ServiceRun[];
 }
@@ -296,6 +308,7 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
         model: model!,
         bare,
         bareBest,
+        bareChecks: [],
         edge: { command: running.command, pid: running.pid, threads: running.threads },
         runs: [],
       };
@@ -347,10 +360,32 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
         });
         for (const res of spec.resolutions) {
           const bareFps = bareBest[res.label]!.framesPerSecond;
+          // The machine's speed drifts within minutes (a VM's neighbours): each capacity run is
+          // compared with the bare limit measured right before and right after it, in the best
+          // layout, while the edge idles.
+          const bareCheck = async () => {
+            progress(
+              `${spec.modelName} bare limit ${res.label} again: ${describeConfig(bareBest[res.label]!.config)}, ${o.bareSeconds} s`,
+            );
+            const r = await measureBareLimit({
+              modelDir: spec.modelDir,
+              frames: pools.get(res.label)!,
+              config: bareBest[res.label]!.config,
+              seconds: o.bareSeconds,
+            });
+            section.bareChecks.push({ ...r.run, resolution: res.label });
+            return r.run.framesPerSecond;
+          };
+          let before = await bareCheck();
           const capacity = new Map<number, number>();
           for (const cams of spec.cameras) {
-            const r = await run('capacity', res, cams, o.capacityLoad, o.capacityLoad * bareFps);
+            const r = await run('capacity', res, cams, o.capacityLoad, o.capacityLoad * before);
+            const after = await bareCheck();
+            r.bareAround = { before, after };
+            r.ratioToFirstBare = r.processedPerSecond / bareFps;
+            r.ratioToBare = r.processedPerSecond / ((before + after) / 2);
             capacity.set(cams, r.processedPerSecond);
+            before = after;
           }
           const capacityAt = (n: number) => capacity.get(n) ?? Math.max(...capacity.values());
           for (const f of o.latencyLoads)
@@ -410,7 +445,7 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
         redis: `private redis-server ${redisVersion} from the edge's test-support launcher (startTestRedis: free loopback port, no persistence), shared by the edges of this run (one key prefix each)`,
         frames: `pre-rendered JPEGs from the scene renderer (${o.scenes.join(', ')}), seed ${o.seed}`,
         throughput:
-          'outbox entries (type=detections) appended per second between the warm-up and the end of the sending window, read back with XRANGE',
+          'outbox entries (type=detections) appended per second between the warm-up and the end of the sending window, read back with XRANGE; each capacity run is divided by the mean of the bare limit (best layout) measured right before and right after it',
         latency:
           'outbox entry time (stream id, ms) minus the x-capture-time the camera sent (epoch ms at send)',
       },
@@ -599,6 +634,11 @@ function redisCpuSeconds(info: Record<string, number>): number | undefined {
   return u === undefined || sys === undefined ? undefined : u + sys;
 }
 
+/** The bare limit a capacity run is compared with: the mean of the checks around it, else the first. */
+function bareOf(r: ServiceRun, first: BareRun): number {
+  return r.bareAround ? (r.bareAround.before + r.bareAround.after) / 2 : first.framesPerSecond;
+}
+
 /** The bare run in the edge's own thread layout at `res`, if that layout was measured. */
 function sameLayout(sec: ModelSection, res: string): BareRun | undefined {
   const t = sec.edge.threads;
@@ -638,7 +678,8 @@ function summarize(sections: ModelSection[], o: EdgeBenchOptions): TargetCheck[]
         out.push({
           name: `${name} ${res}: service/bare throughput (worst of ${cap.map((r) => r.cameras).join(', ')} cameras)`,
           measured:
-            `${num(worst.ratioToBare, 2)} (${num(worst.processedPerSecond)} / ${num(best.framesPerSecond)} frames/s, ${worst.cameras} cameras` +
+            `${num(worst.ratioToBare, 2)} (${num(worst.processedPerSecond)} / ${num(bareOf(worst, best))} frames/s, ${worst.cameras} cameras` +
+            `${worst.ratioToFirstBare !== undefined ? `; vs the first bare limit ${num(best.framesPerSecond)}: ${num(worst.ratioToFirstBare, 2)}` : ''}` +
             `${same ? `; vs bare in the edge's layout ${same.config.threads}x${same.config.intraOp}: ${num(worst.processedPerSecond / same.framesPerSecond, 2)}` : ''})`,
           target: `>= ${o.ratioTarget}`,
           met: worst.ratioToBare >= o.ratioTarget,
@@ -665,6 +706,7 @@ function summarize(sections: ModelSection[], o: EdgeBenchOptions): TargetCheck[]
   }
   const others = sections.flatMap((sec) => [
     ...sec.bare.map((b) => b.cpu.other),
+    ...sec.bareChecks.map((b) => b.cpu.other),
     ...sec.runs.map((r) => r.cpu.other),
   ]);
   const known = others.filter((v): v is number => v !== null);
@@ -757,8 +799,9 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
           { header: 'offered/s', align: 'right' },
           { header: 'sent/s', align: 'right' },
           { header: 'processed/s', align: 'right' },
-          { header: 'bare/s', align: 'right' },
+          { header: 'bare/s before-after', align: 'right' },
           { header: 'service/bare', align: 'right' },
+          { header: 'vs first bare', align: 'right' },
           { header: "vs edge's layout", align: 'right' },
           { header: 'dropped', align: 'right' },
           { header: 'work ms', align: 'right' },
@@ -774,8 +817,11 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
             f1(x.offeredFps),
             f1(x.sentFps),
             f1(x.processedPerSecond),
-            f1(sec.bareBest[x.resolution]!.framesPerSecond),
+            x.bareAround
+              ? `${f1(x.bareAround.before)}-${f1(x.bareAround.after)}`
+              : f1(sec.bareBest[x.resolution]!.framesPerSecond),
             f2(x.ratioToBare),
+            f2(x.ratioToFirstBare ?? x.ratioToBare),
             f2(x.processedPerSecond / (sameLayout(sec, x.resolution)?.framesPerSecond ?? Number.NaN)),
             String(x.accounting.dropped),
             f1(x.workMs),
@@ -784,6 +830,8 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
             cpuCell(x),
           ]),
       ),
+      'bare/s before-after: the best bare layout measured again right before and right after the run (the edge idle);',
+      'service/bare: processed/s over their mean; vs first bare: over the bare limit measured before the edge started.',
       'work ms: decode + inference per frame inside the edge; cpu: cores busy on average while sending (other: the rest of the machine).',
       '',
       `== ${++n}. latency: ${model}, offered load paced across cameras at fractions of the measured capacity`,

@@ -238,6 +238,18 @@ export class FrameProcessor {
   async close(): Promise<void> {
     this.#goOn = false;
     clearInterval(this.#sweep);
+    // A worker closed while its blocking connection still initialises disconnects it instead of
+    // quitting, which rejects that connection's pending commands with no one awaiting them
+    // (an unhandled "Connection is closed."): let it finish connecting first (at most 2 s: with
+    // Redis away it never would).
+    if (this.#worker) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#worker.waitUntilReady().catch(() => {}),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000))),
+      ]);
+      clearTimeout(timer);
+    }
     await this.#worker?.close();
   }
 }
