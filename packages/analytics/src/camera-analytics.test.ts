@@ -100,6 +100,19 @@ describe('line crossing', () => {
     expect(crossings).toHaveLength(1);
   });
 
+  it('counts a person who crossed before their track was confirmed (first seen just before the line)', () => {
+    // Seen first 1% before the line, then beyond it: the track is confirmed on its second frame,
+    // already on the far side. The crossing happened in view and counts once.
+    const a = engine(config);
+    const events = run(a, walk([0.5, 0.49], [0.5, 0.8], 12));
+    expect(byType(events, 'line_crossing').map((e) => e.type === 'line_crossing' && e.direction)).toEqual([
+      'in',
+    ]);
+    // Someone first seen beyond the line, walking on, crossed nothing in view.
+    const b = engine(config);
+    expect(byType(run(b, walk([0.5, 0.52], [0.5, 0.8], 12)), 'line_crossing')).toHaveLength(0);
+  });
+
   it('keeps counting through a config change and records the new config version', () => {
     const a = engine(config);
     run(a, walk([0.5, 0.3], [0.5, 0.7], 20));

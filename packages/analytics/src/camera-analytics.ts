@@ -5,6 +5,7 @@ import {
   type AnalyticsEvent,
   type AnalyticsLine,
   type AnalyticsZone,
+  type Box,
   type CameraAnalyticsState,
   type Detection,
   orient,
@@ -250,15 +251,18 @@ export class CameraAnalytics {
       const boxHeight = (t.box.y2 - t.box.y1) / frame.height;
       for (const line of this.#config.lines) {
         const bandHalf = line.band * boxHeight;
-        const s = p.lines.get(line.id);
         // Feet within the band around the line keep the side they had: a person lingering on the
         // line, or a box whose bottom wobbles, does not flip sides frame after frame.
         const geometric = sideOf(anchor, line);
-        const side = s && Math.abs(distanceToLine(anchor, line)) < bandHalf ? s.side : geometric;
+        let s = p.lines.get(line.id);
         if (!s) {
-          p.lines.set(line.id, { side, point: anchor, run: 0, runStart: time, runPoint: anchor });
-          continue;
+          // A person's standing starts where they were first seen, not where their track was
+          // confirmed: someone who crossed in between crossed while in view.
+          const first = this.#anchorOf(t.firstBox, frame.width, frame.height);
+          s = { side: sideOf(first, line), point: first, run: 0, runStart: time, runPoint: first };
+          p.lines.set(line.id, s);
         }
+        const side = Math.abs(distanceToLine(anchor, line)) < bandHalf ? s.side : geometric;
         if (side === s.side) {
           s.run = 0;
           // The crossing test starts from the last point really on this side.
@@ -439,7 +443,10 @@ export class CameraAnalytics {
   }
 
   #anchor(t: Track, w: number, h: number): Point {
-    const b = t.box;
+    return this.#anchorOf(t.box, w, h);
+  }
+
+  #anchorOf(b: Box, w: number, h: number): Point {
     const y = this.#config.anchor === 'center' ? (b.y1 + b.y2) / 2 : b.y2;
     return [(b.x1 + b.x2) / 2 / w, y / h];
   }

@@ -29,6 +29,8 @@ export interface Track {
   lastSeen: number;
   /** Capture time (ms) it was first seen. */
   born: number;
+  /** The box it was first seen with (before it was confirmed). */
+  firstBox: Box;
   /** Detection frames it was seen in. */
   hits: number;
 }
@@ -173,6 +175,7 @@ export class ByteTracker {
         seen: true,
         lastSeen: time,
         born: time,
+        firstBox: d.box,
         hits: 1,
         kf: new BoxKalman(d.box),
         appearance: d.appearance ? [...d.appearance] : undefined,
@@ -289,6 +292,7 @@ function publicTrack(t: InternalTrack): Track {
     seen: t.seen,
     lastSeen: t.lastSeen,
     born: t.born,
+    firstBox: t.firstBox,
     hits: t.hits,
   };
 }
