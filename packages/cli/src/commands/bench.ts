@@ -123,11 +123,15 @@ export function registerBench(program: Command): void {
     .option('--detect-fps <f>', 'detection rate: every (fps/detect-fps)-th frame is pushed (default: --fps)')
     .option('--cameras <n>', 'sequences streamed at once, one camera each', '3')
     .option('--cache <dir>', 'where rendered sequences are kept between runs', ANALYTICS_CACHE_DIR)
+    .option(
+      '--replay',
+      "for tuning: the edge only detects (once per frame, cached beside the sequence); the analytics run in this process on those detections (the edge's counts, in seconds)",
+    )
     .option('--json', 'print JSON instead of a table')
     .option('--save <path>', 'also write <path>.txt and <path>.json')
     .addHelpText(
       'after',
-      '\nRendering is cached: the first run of a seed renders it (about 0.1-0.2 s a frame), later runs reuse it.\nExample: storevision bench analytics --scene entrance --seeds 9100..9101 --detect-fps 5',
+      '\nRendering is cached: the first run of a seed renders it (about 0.1-0.2 s a frame), later runs reuse it.\nExample: storevision bench analytics --scene entrance --seeds 9100..9101 --detect-fps 5\nTuning on development seeds (never the evaluation ones): storevision bench analytics --scene entrance --seeds 8200..8202 --replay',
     )
     .action(async (o) => {
       const fps = parseFps(o.fps);
@@ -140,6 +144,7 @@ export function registerBench(program: Command): void {
         cameras: parsePositiveInt('cameras', o.cameras, 64),
         cacheDir: resolve(o.cache),
         modelsDir: MODELS_DIR,
+        replay: o.replay === true,
       };
       if (!Number.isInteger(opts.fps / opts.detectFps))
         throw new CliError(
