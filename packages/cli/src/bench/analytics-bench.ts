@@ -64,6 +64,9 @@ export interface AnalyticsBenchOptions {
   onFrame?: (done: number, total: number) => void;
 }
 
+/** The model the bench's edge runs (the bundled detector). */
+const MODEL = 'person-detector';
+
 /** The targets of the analytics issue. */
 export const ANALYTICS_TARGETS = {
   footfallError: 0.02,
@@ -267,7 +270,7 @@ async function replaySequence(
   step: number,
   onFrame: () => void,
 ): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
-  const detections = await cachedDetections(edgeUrl, seq, 'person-detector');
+  const detections = await cachedDetections(edgeUrl, seq, MODEL);
   const engine = new CameraAnalytics({
     cameraId: `${seq.scene}-${seq.seed}`,
     storeId: 'bench',
@@ -417,7 +420,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
     edge = await EdgeProcess.start({
       redisUrl: redis.url,
       modelsDir: o.modelsDir,
-      models: ['person-detector'],
+      models: [MODEL],
       redisPrefix: 'bench-analytics',
       nodeId: 'bench-analytics',
     });

@@ -383,7 +383,7 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
             const after = await bareCheck();
             r.bareAround = { before, after };
             r.ratioToFirstBare = r.processedPerSecond / bareFps;
-            r.ratioToBare = r.processedPerSecond / ((before + after) / 2);
+            r.ratioToBare = r.processedPerSecond / bareOf(r, bareBest[res.label]!);
             capacity.set(cams, r.processedPerSecond);
             before = after;
           }

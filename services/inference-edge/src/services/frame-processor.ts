@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type FrameJob, type FrameResult, frameJobSchema } from '@storevision/contracts';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -242,14 +243,11 @@ export class FrameProcessor {
     // quitting, which rejects that connection's pending commands with no one awaiting them
     // (an unhandled "Connection is closed."): let it finish connecting first (at most 2 s: with
     // Redis away it never would).
-    if (this.#worker) {
-      let timer: NodeJS.Timeout | undefined;
+    if (this.#worker)
       await Promise.race([
         this.#worker.waitUntilReady().catch(() => {}),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000))),
+        sleep(2000, undefined, { ref: false }),
       ]);
-      clearTimeout(timer);
-    }
     await this.#worker?.close();
   }
 }
