@@ -51,6 +51,12 @@ export const frameResultSchema = z.object({
   /** Decode of the frame (once, for all models), ms. */
   decodeMs: z.number().nonnegative(),
   models: z.record(z.string(), modelDetectionsSchema),
+  /**
+   * With motion gating on: the fraction of the frame's motion thumbnail that moved since the
+   * camera's last detected frame, and whether the models were skipped (`reused`: the detections are
+   * that frame's, `inferMs` 0).
+   */
+  motion: z.object({ moved: z.number().min(0).max(1), reused: z.boolean() }).optional(),
 });
 export type FrameResult = z.infer<typeof frameResultSchema>;
 

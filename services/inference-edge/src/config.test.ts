@@ -37,6 +37,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { models: ['Not A Name'] })).toThrow(/models\.0/);
     expect(() => loadConfig({}, { redisUrl: 'http://x' })).toThrow(/redisUrl/);
     expect(() => loadConfig({}, { nodeId: 'a b' })).toThrow(/nodeId/);
+    expect(() => loadConfig({ EDGE_MOTION_MIN_AREA: '1.5' })).toThrow(/motionMinArea/);
+    expect(() => loadConfig({ EDGE_MOTION_THRESHOLD: '0' })).toThrow(/motionThreshold/);
+  });
+
+  it('leaves motion gating off unless asked; EDGE_MOTION_* set it up', () => {
+    expect(loadConfig({})).toMatchObject({
+      motionGate: false,
+      motionThreshold: 20,
+      motionMinArea: 0.002,
+      motionMaxSkipMs: 5000,
+    });
+    expect(
+      loadConfig({ EDGE_MOTION_GATE: 'true', EDGE_MOTION_MIN_AREA: '0.01', EDGE_MOTION_MAX_SKIP_MS: '0' }),
+    ).toMatchObject({ motionGate: true, motionMinArea: 0.01, motionMaxSkipMs: 0 });
   });
 
   it('turns the event uploader on only with a hub URL (trailing slash dropped)', () => {

@@ -69,6 +69,20 @@ export const edgeConfigSchema = z.object({
   outboxMaxLen: int(1).default(10_000),
   /** Bytes of ingested frames held in memory for this process's own claims (0 = always read Redis). */
   localFrameBytes: int(0).default(64 * 1024 * 1024),
+  /**
+   * Motion gating (Frigate's): a camera frame that barely differs from the camera's last detected
+   * frame repeats that frame's detections instead of running the models (`inference/motion.ts`).
+   * @defaultValue false
+   */
+  motionGate: z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')])
+    .default(false),
+  /** Motion gating: grey levels (0–255) a thumbnail pixel must change by to count as moved. @defaultValue 20 */
+  motionThreshold: int(1, 255).default(20),
+  /** Motion gating: fraction of the thumbnail that must move for a frame to have motion. @defaultValue 0.002 */
+  motionMinArea: z.coerce.number().min(0).max(1).default(0.002),
+  /** Motion gating: a camera's models run at least this often, motion or not. @defaultValue 5 s */
+  motionMaxSkipMs: int(0, 3_600_000).default(5000),
   /** The store this node belongs to (on every analytics event). @defaultValue 'store-1' */
   storeId: z
     .string()
@@ -224,6 +238,10 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_FRAME_TTL_MS: 'frameTtlMs',
   EDGE_OUTBOX_MAX_LEN: 'outboxMaxLen',
   EDGE_LOCAL_FRAME_BYTES: 'localFrameBytes',
+  EDGE_MOTION_GATE: 'motionGate',
+  EDGE_MOTION_THRESHOLD: 'motionThreshold',
+  EDGE_MOTION_MIN_AREA: 'motionMinArea',
+  EDGE_MOTION_MAX_SKIP_MS: 'motionMaxSkipMs',
   EDGE_MAX_QUEUED_REQUESTS_PER_THREAD: 'maxQueuedRequestsPerThread',
   EDGE_STORE_ID: 'storeId',
   EDGE_TIMEZONE: 'timezone',

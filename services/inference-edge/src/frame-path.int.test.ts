@@ -256,6 +256,57 @@ describe('frame path through Redis and BullMQ', () => {
     expect(maxBusy).toBe(2);
   });
 
+  it('with motion gating, repeats the last detections for a frame without motion, and runs the models again on motion or after motionMaxSkipMs', async () => {
+    node = await startTestEdge(redis.url, { motionGate: true, motionMaxSkipMs: 3000 });
+    const n = node;
+    const t0 = 1_767_600_000_000;
+    const push = async (jpeg: Buffer, at: number) => {
+      const res = await post(n, 'shelf-1', jpeg, at);
+      expect(res.statusCode).toBe(202);
+      const { frameId } = res.json() as { frameId: string };
+      return waitFor<FrameResult>(async () => {
+        const latest = await n.repository.latest('shelf-1');
+        return latest?.frameId === frameId ? latest : undefined;
+      });
+    };
+    const first = await push(frames[0]!.jpeg, t0);
+    expect(first.motion).toEqual({ moved: 1, reused: false }); // nothing to compare with yet
+    const detected = first.models['person-detector']!;
+    expect(detected.inferMs).toBeGreaterThan(0);
+    expect(detected.detections.length).toBeGreaterThan(0);
+
+    // The same picture 200 ms later: no motion, the models are skipped, the detections repeated.
+    const still = await push(frames[0]!.jpeg, t0 + 200);
+    expect(still.motion).toEqual({ moved: 0, reused: true });
+    expect(still.models['person-detector']).toEqual({ ...detected, inferMs: 0 });
+    expect(await metric(n, 'edge_frames_motionless_total', 'camera="shelf-1"')).toBe(1);
+
+    // People moved (the scene 1 s later): the models run.
+    const moving = await push(frames[1]!.jpeg, t0 + 400);
+    expect(moving.motion!.reused).toBe(false);
+    expect(moving.motion!.moved).toBeGreaterThan(0.002);
+    expect(moving.models['person-detector']!.inferMs).toBeGreaterThan(0);
+
+    // No motion, but 3 s since the last detected frame: the models run anyway.
+    const late = await push(frames[1]!.jpeg, t0 + 400 + 3000);
+    expect(late.motion).toEqual({ moved: 1, reused: false });
+    expect(late.models['person-detector']!.inferMs).toBeGreaterThan(0);
+
+    // The API shows it too.
+    const api = (await n.app.inject({ url: '/v1/cameras/shelf-1/detections/latest' })).json() as FrameResult;
+    expect(api.motion).toEqual({ moved: 1, reused: false });
+
+    // Every frame still has exactly one result.
+    expect(await n.repository.stats('shelf-1')).toMatchObject({
+      received: 4,
+      processed: 4,
+      dropped: 0,
+      failed: 0,
+    });
+    expect((await n.repository.readOutbox()).filter((e) => e.type === 'detections')).toHaveLength(4);
+    expect(await metric(n, 'edge_frames_motionless_total', 'camera="shelf-1"')).toBe(1);
+  });
+
   it('counts a frame only the decoder finds broken as failed at once, without retrying it', async () => {
     node = await startTestEdge(redis.url);
     const n = node;

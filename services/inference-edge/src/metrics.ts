@@ -11,6 +11,7 @@ export class EdgeMetrics {
   readonly framesForwarded: Counter<'camera'>;
   readonly framesDropped: Counter<'camera'>;
   readonly framesFailed: Counter<'camera' | 'reason'>;
+  readonly framesWithoutMotion: Counter<'camera'>;
   readonly inferenceSeconds: Histogram<'model'>;
   readonly decodeSeconds: Histogram;
   readonly frameLatencySeconds: Histogram;
@@ -68,6 +69,12 @@ export class EdgeMetrics {
       name: 'edge_frames_failed_total',
       help: 'Frames given up on, by reason (error code, or expired).',
       labelNames: ['camera', 'reason'],
+      registers,
+    });
+    this.framesWithoutMotion = new Counter({
+      name: 'edge_frames_motionless_total',
+      help: 'Processed frames whose models motion gating skipped (the result repeats the last detected frame).',
+      labelNames: ['camera'],
       registers,
     });
     this.inferenceSeconds = new Histogram({

@@ -198,6 +198,15 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
     metrics,
     logger,
     nodeId: config.nodeId,
+    ...(config.motionGate
+      ? {
+          motion: {
+            pixelThreshold: config.motionThreshold,
+            minChangedFraction: config.motionMinArea,
+            maxSkipMs: config.motionMaxSkipMs,
+          },
+        }
+      : {}),
     concurrency: threads.inferenceThreads,
     attempts: config.frameAttempts,
     ...(opts.injectFault ? { injectFault: opts.injectFault } : {}),

@@ -60,6 +60,8 @@ export interface AnalyticsBenchOptions {
   modelsDir: string;
   /** Analyse cached detections in this process instead of streaming frames (see above). */
   replay?: boolean;
+  /** Run the edge with `--motion-gate` (frames without motion repeat the last detections). */
+  motionGate?: boolean;
   onProgress?: (msg: string) => void;
   onFrame?: (done: number, total: number) => void;
 }
@@ -83,6 +85,8 @@ export interface SequenceResult {
   height: number;
   conditions: Record<string, unknown>;
   framesPushed: number;
+  /** With `motionGate`: frames whose models the edge skipped (edge_frames_motionless_total). */
+  framesWithoutMotion?: number;
   score: Omit<AnalyticsScore, 'dwell'> & { dwell: Omit<AnalyticsScore['dwell'], 'errorsS'> };
 }
 
@@ -117,7 +121,14 @@ export interface AnalyticsBenchResult {
   scenes: SceneSummary[];
   sequences: SequenceResult[];
   /** Tracker + analytics time per frame inside the edge (its own histogram), and in-process for 30 people. */
-  cost: { edgeMeanMs: number | null; thirtyPeopleMeanMs: number; thirtyPeopleP99Ms: number };
+  cost: {
+    edgeMeanMs: number | null;
+    thirtyPeopleMeanMs: number;
+    thirtyPeopleP99Ms: number;
+    /** CPU the edge process used (all threads) while the sequences streamed, and per frame pushed. */
+    edgeCpuSeconds: number | null;
+    edgeCpuMsPerFrame: number | null;
+  };
   throughputFps: number;
   seconds: number;
 }
@@ -414,6 +425,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
   let pushed = 0;
   const total = sequences.reduce((s, q) => s + Math.ceil(q.frames.length / step), 0);
   let streamSeconds = 0;
+  let edgeCpuSeconds: number | null = null;
   try {
     redis = await startTestRedis();
     o.onProgress?.('starting the edge');
@@ -423,8 +435,10 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
       models: [MODEL],
       redisPrefix: 'bench-analytics',
       nodeId: 'bench-analytics',
+      ...(o.motionGate ? { extraArgs: ['--motion-gate'] } : {}),
     });
     const url = edge.url;
+    const cpu0 = edge.cpuSeconds();
     const t0 = performance.now();
     const queue = [...sequences];
     await Promise.all(
@@ -459,11 +473,21 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
       }),
     );
     streamSeconds = (performance.now() - t0) / 1000;
+    const cpu1 = edge.cpuSeconds();
+    edgeCpuSeconds = cpu0 === undefined || cpu1 === undefined ? null : cpu1 - cpu0;
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const sum = Number(/^edge_analytics_frame_seconds_sum\{[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? Number.NaN);
     const count = Number(
       /^edge_analytics_frame_seconds_count\{[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? Number.NaN,
     );
+    if (o.motionGate)
+      for (const r of results) {
+        const m = new RegExp(
+          `^edge_frames_motionless_total\\{[^}]*camera="${r.scene}-${r.seed}"[^}]*\\} (\\S+)`,
+          'm',
+        ).exec(metrics);
+        r.framesWithoutMotion = Number(m?.[1] ?? 0);
+      }
     const thirty = thirtyPeopleCost();
     results.sort((a, b) => a.scene.localeCompare(b.scene) || a.seed - b.seed);
     return {
@@ -486,6 +510,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         cacheDir: o.cacheDir,
         modelsDir: o.modelsDir,
         replay: o.replay ?? false,
+        motionGate: o.motionGate ?? false,
       },
       scenes: o.scenes.map((scene) =>
         summarise(
@@ -499,6 +524,8 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         edgeMeanMs: count > 0 ? (sum / count) * 1000 : null,
         thirtyPeopleMeanMs: thirty.meanMs,
         thirtyPeopleP99Ms: thirty.p99Ms,
+        edgeCpuSeconds,
+        edgeCpuMsPerFrame: edgeCpuSeconds === null || pushed === 0 ? null : (edgeCpuSeconds * 1000) / pushed,
       },
       throughputFps: pushed / Math.max(streamSeconds, 1e-9),
       seconds: (performance.now() - began) / 1000,
@@ -634,7 +661,11 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
         q.score.occupancyMae,
       )
         .map(([z, v]) => `${z} ${v.toFixed(2)}`)
-        .join(', ')}; MOTA ${q.score.tracking.mota.toFixed(3)} IDF1 ${q.score.tracking.idf1.toFixed(3)}`,
+        .join(', ')}; MOTA ${q.score.tracking.mota.toFixed(3)} IDF1 ${q.score.tracking.idf1.toFixed(3)}${
+        q.framesWithoutMotion === undefined
+          ? ''
+          : `; motion gating skipped the models on ${q.framesWithoutMotion} frames (${pct(q.framesWithoutMotion / q.framesPushed)})`
+      }`,
     );
   }
   out.push('');
@@ -644,6 +675,10 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
   out.push(
     `targets: footfall ≤ ${pct(ANALYTICS_TARGETS.footfallError)} per sequence; occupancy MAE ≤ ${ANALYTICS_TARGETS.occupancyMae}; dwell median ≤ ${ANALYTICS_TARGETS.dwellMedianS} s; queue MAE ≤ ${ANALYTICS_TARGETS.queueMae}; IDF1 ≥ ${ANALYTICS_TARGETS.idf1} (entrance, aisle)`,
   );
+  if (r.cost.edgeCpuSeconds !== null && r.cost.edgeCpuMsPerFrame !== null)
+    out.push(
+      `edge CPU while streaming (all its threads): ${r.cost.edgeCpuSeconds.toFixed(1)} s, ${r.cost.edgeCpuMsPerFrame.toFixed(1)} ms a frame${o.motionGate ? ' (motion gating on)' : ''}`,
+    );
   out.push(
     o.replay
       ? `${r.throughputFps.toFixed(1)} frames/s replayed; ${(r.seconds / 60).toFixed(1)} min in all`

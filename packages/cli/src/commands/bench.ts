@@ -127,6 +127,10 @@ export function registerBench(program: Command): void {
       '--replay',
       "for tuning: the edge only detects (once per frame, cached beside the sequence); the analytics run in this process on those detections (the edge's counts, in seconds)",
     )
+    .option(
+      '--motion-gate',
+      "run the edge with --motion-gate: frames that barely differ from the camera's last detected one repeat its detections",
+    )
     .option('--json', 'print JSON instead of a table')
     .option('--save <path>', 'also write <path>.txt and <path>.json')
     .addHelpText(
@@ -145,7 +149,13 @@ export function registerBench(program: Command): void {
         cacheDir: resolve(o.cache),
         modelsDir: MODELS_DIR,
         replay: o.replay === true,
+        motionGate: o.motionGate === true,
       };
+      if (opts.replay && opts.motionGate)
+        throw new CliError(
+          'CLI_ERR_USAGE',
+          '--motion-gate works on the frame path, --replay detects each frame by itself: use one of them',
+        );
       if (!Number.isInteger(opts.fps / opts.detectFps))
         throw new CliError(
           'CLI_ERR_USAGE',

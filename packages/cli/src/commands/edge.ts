@@ -73,6 +73,13 @@ export function registerEdge(program: Command): void {
       'a store peer failing its probes this long (orchestrator unreachable) loses its cameras',
       '10000',
     )
+    .option(
+      '--motion-gate',
+      "skip the models on frames that barely differ from the camera's last detected one (they repeat its detections)",
+    )
+    .option('--motion-threshold <levels>', 'motion gating: grey levels a pixel must change by', '20')
+    .option('--motion-min-area <fraction>', 'motion gating: fraction of the picture that must move', '0.002')
+    .option('--motion-max-skip <ms>', "motion gating: a camera's models run at least this often", '5000')
     .option('--hub-url <url>', 'model hub to upload analytics events to (default: no upload)')
     .option('--hub-token <token>', "this node's hub API token (role node)")
     .option(
@@ -147,6 +154,10 @@ export function registerEdge(program: Command): void {
           ...pick('throughputProbeMs', 'throughputProbe', Number),
           ...(given('forwardFrames') ? { forwardFrames: o.forwardFrames as boolean } : {}),
           ...pick('forwardTimeoutMs', 'forwardTimeout', Number),
+          ...(given('motionGate') ? { motionGate: true } : {}),
+          ...pick('motionThreshold', 'motionThreshold', Number),
+          ...pick('motionMinArea', 'motionMinArea', Number),
+          ...pick('motionMaxSkipMs', 'motionMaxSkip', Number),
           ...pick('peerProbeIntervalMs', 'peerProbeInterval', Number),
           ...pick('localFailoverMs', 'localFailover', Number),
           ...pick('snapshotIntervalMs', 'snapshotInterval', Number),

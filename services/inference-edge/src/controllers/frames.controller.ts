@@ -74,6 +74,12 @@ export const framesController: FastifyPluginAsync<{ frames: FrameService; result
                   },
                 },
               },
+              motion: {
+                type: 'object',
+                description:
+                  "with --motion-gate: the fraction of the picture that moved since the camera's last detected frame, and whether its detections were repeated instead of running the models",
+                properties: { moved: { type: 'number' }, reused: { type: 'boolean' } },
+              },
               dropped: { type: 'integer' },
               failed: { type: 'integer' },
             },

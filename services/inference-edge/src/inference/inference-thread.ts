@@ -16,6 +16,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { decodeForModels, pixelsFor } from './frame-decoder.ts';
 import type {
+  DetectTaskResult,
   FromThread,
   LoadedModel,
   ModelRun,
@@ -24,6 +25,7 @@ import type {
   ThreadInit,
   ToThread,
 } from './messages.ts';
+import { motionThumbnail, movedFraction } from './motion.ts';
 
 const init = workerData as ThreadInit;
 const port = parentPort;
@@ -160,6 +162,23 @@ async function detect(
     used.map((d) => d.inputSpec),
     { maxPixels: init.maxPixels },
   );
+  let motion: DetectTaskResult['motion'];
+  if (task.motion) {
+    const thumbnail = motionThumbnail(frame.image);
+    const ref = task.motion.reference;
+    const moved = ref ? movedFraction(ref, thumbnail, task.motion.pixelThreshold) : 1;
+    const skipped = ref !== undefined && moved < task.motion.minChangedFraction;
+    motion = { moved, skipped, thumbnail };
+    if (skipped)
+      return {
+        kind: 'detect',
+        width: frame.width,
+        height: frame.height,
+        decodeMs: performance.now() - t0,
+        models: {},
+        motion,
+      };
+  }
   const decodeMs = performance.now() - t0;
   const models: Record<string, ModelRun> = {};
   for (let i = 0; i < used.length; i++) {
@@ -178,7 +197,14 @@ async function detect(
     }
     models[names[i]!] = { version: detector.manifest.version, detections, inferMs };
   }
-  return { kind: 'detect', width: frame.width, height: frame.height, decodeMs, models };
+  return {
+    kind: 'detect',
+    width: frame.width,
+    height: frame.height,
+    decodeMs,
+    models,
+    ...(motion ? { motion } : {}),
+  };
 }
 
 /** One input tensor per model, reused frame after frame (a thread runs one task at a time). */

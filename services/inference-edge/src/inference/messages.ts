@@ -1,5 +1,6 @@
 import type { Detection, ModelManifest } from '@storevision/contracts';
 import type { ThresholdOverrides } from '@storevision/detector';
+import type { MotionOptions, MotionThumbnail } from './motion.ts';
 
 /**
  * Messages between the pool (main thread) and an inference thread. Structured-clone only:
@@ -40,6 +41,12 @@ export type TaskRequest =
        * versions live when it started, so a frame in flight finishes on the model it began with.
        */
       versions?: Record<string, string>;
+      /**
+       * Motion gating (see `motion.ts`): the thread returns the frame's thumbnail, and skips the
+       * models when the frame barely differs from `reference` (the thumbnail of the camera's last
+       * detected frame). Without `reference` the models always run.
+       */
+      motion?: MotionOptions & { reference?: MotionThumbnail };
     }
   | { kind: 'infer'; model: string; tensor: Float32Array; version?: string };
 
@@ -54,7 +61,10 @@ export interface DetectTaskResult {
   width: number;
   height: number;
   decodeMs: number;
+  /** Empty when motion gating skipped the models. */
   models: Record<string, ModelRun>;
+  /** With `motion` in the task: the fraction of the thumbnail that moved, and whether the models were skipped. */
+  motion?: { moved: number; skipped: boolean; thumbnail: MotionThumbnail };
 }
 
 export interface InferTaskResult {

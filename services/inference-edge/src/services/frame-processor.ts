@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isEdgeError } from '../errors.ts';
 import type { InjectedFault } from '../inference/messages.ts';
+import type { MotionOptions, MotionThumbnail } from '../inference/motion.ts';
 import type { InferencePool, ThreadLease } from '../inference/pool.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import { FRAME_QUEUE_NAME, type FrameQueue } from '../queue/frame-queue.ts';
@@ -32,11 +33,29 @@ export interface FrameProcessorOptions {
   maxRunMs?: number;
   /** How often the processor checks that the cameras due have a runner. @defaultValue 5 s */
   sweepMs?: number;
+  /**
+   * Motion gating (`inference/motion.ts`), off without it: a frame that barely differs from the
+   * camera's last detected frame, taken less than `maxSkipMs` after it, repeats that frame's
+   * detections instead of running the models.
+   */
+  motion?: MotionOptions & { maxSkipMs: number };
   /** Tests only: make the inference thread crash or hang on some frames (see `InjectedFault`). */
   injectFault?: (job: FrameJob, attempt: number) => InjectedFault | undefined;
 }
 
 export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
+
+/** A camera's last detected frame, for motion gating. */
+interface MotionReference {
+  thumbnail: MotionThumbnail;
+  captureTime: number;
+  /** The models it ran, in the frame's order. */
+  modelNames: string;
+  models: FrameResult['models'];
+}
+
+/** Cameras whose last detected frame is kept for motion gating (the oldest goes first). */
+const MOTION_CAMERAS = 4096;
 
 /**
  * The consumer side of the frame queue, on the main thread. A BullMQ job is a runner (see
@@ -61,6 +80,8 @@ export class FrameProcessor {
   /** Runners go on past their first frame (off while pausing or closing). */
   #goOn = true;
   #sweep: NodeJS.Timeout | undefined;
+  /** Per camera (a camera's frames run one at a time): its last detected frame. */
+  readonly #motion = new Map<string, MotionReference>();
 
   constructor(opts: FrameProcessorOptions) {
     this.#o = opts;
@@ -179,15 +200,32 @@ export class FrameProcessor {
     const fault = this.#o.injectFault?.(frame, attempt);
     let result: FrameResult;
     try {
+      const gate = this.#o.motion;
+      const reference = gate ? this.#motionReference(camera, frame) : undefined;
       const task = {
         kind: 'detect' as const,
         image: claim.bytes,
         transferImage: claim.owned,
         models: frame.models,
         ...(fault ? { fault } : {}),
+        ...(gate
+          ? {
+              motion: {
+                pixelThreshold: gate.pixelThreshold,
+                minChangedFraction: gate.minChangedFraction,
+                ...(reference ? { reference: reference.thumbnail } : {}),
+              },
+            }
+          : {}),
       };
       const r = await lease.run(task);
       if (r.kind !== 'detect') throw new Error('unexpected task result');
+      const reused = r.motion?.skipped === true && reference !== undefined;
+      const models = reused
+        ? Object.fromEntries(
+            Object.entries(reference.models).map(([name, run]) => [name, { ...run, inferMs: 0 }]),
+          )
+        : r.models;
       result = {
         frameId: frame.frameId,
         cameraId: camera,
@@ -197,11 +235,16 @@ export class FrameProcessor {
         width: r.width,
         height: r.height,
         decodeMs: r.decodeMs,
-        models: r.models,
+        models,
+        ...(r.motion ? { motion: { moved: r.motion.moved, reused } } : {}),
       };
       metrics.decodeSeconds.observe(r.decodeMs / 1000);
-      for (const [model, run] of Object.entries(r.models))
-        metrics.inferenceSeconds.observe({ model }, run.inferMs / 1000);
+      if (reused) metrics.framesWithoutMotion.inc({ camera });
+      else {
+        for (const [model, run] of Object.entries(r.models))
+          metrics.inferenceSeconds.observe({ model }, run.inferMs / 1000);
+        if (r.motion) this.#rememberDetected(camera, frame, r.motion.thumbnail, r.models);
+      }
     } catch (err) {
       const unrecoverable =
         isEdgeError(err, 'EDGE_ERR_BAD_IMAGE') || isEdgeError(err, 'EDGE_ERR_IMAGE_TOO_LARGE');
@@ -220,6 +263,35 @@ export class FrameProcessor {
     metrics.framesProcessed.inc({ camera });
     metrics.frameLatencySeconds.observe(Math.max(0, result.processedAt - frame.receivedAt) / 1000);
     return { outcome: 'processed', camera };
+  }
+
+  /** The camera's last detected frame, if this frame may repeat its detections. */
+  #motionReference(
+    camera: string,
+    frame: { captureTime: number; models: string[] },
+  ): MotionReference | undefined {
+    const ref = this.#motion.get(camera);
+    if (!ref || !this.#o.motion) return undefined;
+    const age = frame.captureTime - ref.captureTime;
+    if (age < 0 || age >= this.#o.motion.maxSkipMs || ref.modelNames !== frame.models.join(','))
+      return undefined;
+    return ref;
+  }
+
+  #rememberDetected(
+    camera: string,
+    frame: { captureTime: number; models: string[] },
+    thumbnail: MotionThumbnail,
+    models: FrameResult['models'],
+  ): void {
+    this.#motion.delete(camera);
+    this.#motion.set(camera, {
+      thumbnail,
+      captureTime: frame.captureTime,
+      modelNames: frame.models.join(','),
+      models,
+    });
+    if (this.#motion.size > MOTION_CAMERAS) this.#motion.delete(this.#motion.keys().next().value!);
   }
 
   /**
