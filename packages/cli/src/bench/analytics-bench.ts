@@ -128,6 +128,12 @@ export interface AnalyticsBenchResult {
     /** CPU the edge process used (all threads) while the sequences streamed, and per frame pushed. */
     edgeCpuSeconds: number | null;
     edgeCpuMsPerFrame: number | null;
+    /**
+     * Inference-thread time per frame pushed, from the edge's histograms: decoding (with the motion
+     * thumbnail when gated) and running the models (none on a frame the gate skipped).
+     */
+    edgeDecodeMsPerFrame: number | null;
+    edgeModelsMsPerFrame: number | null;
   };
   throughputFps: number;
   seconds: number;
@@ -345,6 +351,16 @@ async function waitAnalysed(
   }
 }
 
+/** Running sums (s) of the edge's decode and model-run histograms, from its /metrics text. */
+function frameWork(metrics: string): { decode: number; models: number } {
+  const sum = (name: string) =>
+    [...metrics.matchAll(new RegExp(`^${name}_sum(?:\\{[^}]*\\})? (\\S+)`, 'gm'))].reduce(
+      (a, m) => a + Number(m[1]),
+      0,
+    );
+  return { decode: sum('edge_frame_decode_seconds'), models: sum('edge_inference_seconds') };
+}
+
 /** Tracker + analytics time per frame for 30 people walking through a zoned, lined camera, in-process. */
 export function thirtyPeopleCost(frames = 600): { meanMs: number; p99Ms: number } {
   const config = analyticsConfigSchema.parse({
@@ -426,6 +442,8 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
   const total = sequences.reduce((s, q) => s + Math.ceil(q.frames.length / step), 0);
   let streamSeconds = 0;
   let edgeCpuSeconds: number | null = null;
+  let edgeDecodeMsPerFrame: number | null = null;
+  let edgeModelsMsPerFrame: number | null = null;
   try {
     redis = await startTestRedis();
     o.onProgress?.('starting the edge');
@@ -439,6 +457,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
     });
     const url = edge.url;
     const cpu0 = edge.cpuSeconds();
+    const work0 = frameWork(await (await fetch(`${url}/metrics`)).text());
     const t0 = performance.now();
     const queue = [...sequences];
     await Promise.all(
@@ -476,6 +495,10 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
     const cpu1 = edge.cpuSeconds();
     edgeCpuSeconds = cpu0 === undefined || cpu1 === undefined ? null : cpu1 - cpu0;
     const metrics = await (await fetch(`${url}/metrics`)).text();
+    const work1 = frameWork(metrics);
+    const perFrame = (a: number, b: number) => (pushed > 0 ? ((b - a) * 1000) / pushed : null);
+    edgeDecodeMsPerFrame = perFrame(work0.decode, work1.decode);
+    edgeModelsMsPerFrame = perFrame(work0.models, work1.models);
     const sum = Number(/^edge_analytics_frame_seconds_sum\{[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? Number.NaN);
     const count = Number(
       /^edge_analytics_frame_seconds_count\{[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? Number.NaN,
@@ -526,6 +549,8 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         thirtyPeopleP99Ms: thirty.p99Ms,
         edgeCpuSeconds,
         edgeCpuMsPerFrame: edgeCpuSeconds === null || pushed === 0 ? null : (edgeCpuSeconds * 1000) / pushed,
+        edgeDecodeMsPerFrame,
+        edgeModelsMsPerFrame,
       },
       throughputFps: pushed / Math.max(streamSeconds, 1e-9),
       seconds: (performance.now() - began) / 1000,
@@ -678,6 +703,10 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
   if (r.cost.edgeCpuSeconds !== null && r.cost.edgeCpuMsPerFrame !== null)
     out.push(
       `edge CPU while streaming (all its threads): ${r.cost.edgeCpuSeconds.toFixed(1)} s, ${r.cost.edgeCpuMsPerFrame.toFixed(1)} ms a frame${o.motionGate ? ' (motion gating on)' : ''}`,
+    );
+  if (r.cost.edgeDecodeMsPerFrame !== null && r.cost.edgeModelsMsPerFrame !== null)
+    out.push(
+      `inference threads per frame pushed: decode ${r.cost.edgeDecodeMsPerFrame.toFixed(2)} ms${o.motionGate ? ' (with the motion thumbnail)' : ''}, models ${r.cost.edgeModelsMsPerFrame.toFixed(2)} ms`,
     );
   out.push(
     o.replay

@@ -39,22 +39,31 @@ export function motionThumbnail(image: {
   const { data, width, height, channels } = image;
   const th = Math.max(1, Math.min(THUMB_HEIGHT, height));
   const tw = Math.max(1, Math.min(width, Math.round((width * th) / height)));
-  const sums = new Float64Array(tw * th);
-  const counts = new Uint32Array(tw * th);
+  // Weighted sums of BT.601 luma (77 R + 150 G + 29 B, i.e. 256 × grey) per cell; a cell's pixel
+  // count is its columns × its rows, so the inner loop only adds.
+  const sums = new Uint32Array(tw * th);
   const column = new Uint32Array(width);
-  for (let x = 0; x < width; x++) column[x] = Math.min(tw - 1, Math.floor((x * tw) / width));
+  const perColumn = new Uint32Array(tw);
+  for (let x = 0; x < width; x++) {
+    const c = Math.min(tw - 1, Math.floor((x * tw) / width));
+    column[x] = c;
+    perColumn[c]! += 1;
+  }
+  const perRow = new Uint32Array(th);
   for (let y = 0; y < height; y++) {
-    const row = Math.min(th - 1, Math.floor((y * th) / height)) * tw;
+    const r = Math.min(th - 1, Math.floor((y * th) / height));
+    perRow[r]! += 1;
+    const row = r * tw;
     let p = y * width * channels;
     for (let x = 0; x < width; x++, p += channels) {
       const cell = row + column[x]!;
-      // ITU-R BT.601 luma, in integers.
-      sums[cell] = sums[cell]! + ((77 * data[p]! + 150 * data[p + 1]! + 29 * data[p + 2]!) >> 8);
-      counts[cell] = counts[cell]! + 1;
+      sums[cell] = sums[cell]! + 77 * data[p]! + 150 * data[p + 1]! + 29 * data[p + 2]!;
     }
   }
   const out = new Uint8Array(tw * th);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(sums[i]! / Math.max(1, counts[i]!));
+  for (let r = 0; r < th; r++)
+    for (let c = 0; c < tw; c++)
+      out[r * tw + c] = Math.round(sums[r * tw + c]! / (256 * Math.max(1, perRow[r]! * perColumn[c]!)));
   return { width: tw, height: th, data: out };
 }
 
