@@ -8,6 +8,8 @@ import type { FloorPt, World } from './world.ts';
 export interface SceneContext {
   cam: Camera;
   rng: Rng;
+  /** Multiplies every arrival rate: 1 is the scene as designed, 0.1 a quiet hour, 0 nobody comes. */
+  crowd: number;
 }
 
 /** Something drawn in depth order with the people: furniture that can hide them, distractors, parked carts. */
@@ -63,21 +65,25 @@ export interface SceneDefinition {
   create(ctx: SceneContext, world: World): SceneInstance;
 }
 
-/** Poisson arrivals whose rate can vary over time. */
+/** Poisson arrivals whose rate can vary over time (times `crowd`: 0 means none). */
 export class Arrivals {
   private next: number;
   constructor(
     private readonly rng: Rng,
     private readonly meanInterval: (t: number) => number,
     start = 0,
+    private readonly crowd = 1,
   ) {
-    this.next = start + rng.exp(meanInterval(start));
+    this.next = start + this.wait(start);
+  }
+  private wait(t: number): number {
+    return this.crowd > 0 ? this.rng.exp(this.meanInterval(t) / this.crowd) : Number.POSITIVE_INFINITY;
   }
   /** Calls `spawn` once for each arrival due by time `t`. */
   due(t: number, spawn: () => void): void {
     while (this.next <= t) {
       spawn();
-      this.next += this.rng.exp(this.meanInterval(this.next));
+      this.next += this.wait(this.next);
     }
   }
 }

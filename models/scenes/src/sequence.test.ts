@@ -150,6 +150,18 @@ describe('image conditions', () => {
   });
 });
 
+describe('crowd', () => {
+  it('1 renders the scene byte for byte as without it; 0 leaves the aisle empty', async () => {
+    const base = { scene: 'aisle' as const, seed: 5, frames: 40, fps: 5, width: 640, height: 480 };
+    const a = await new SequenceRenderer(base).frame(39);
+    const b = await new SequenceRenderer({ ...base, crowd: 1 }).frame(39);
+    expect(b.jpeg.equals(a.jpeg)).toBe(true);
+    expect(a.truth.objects.some((o) => o.label === 'person')).toBe(true);
+    const empty = await new SequenceRenderer({ ...base, crowd: 0 }).frame(39);
+    expect(empty.truth.objects).toEqual([]);
+  });
+});
+
 describe('bad options', () => {
   it.each([
     [{ scene: 'mall' }, 'SIM_ERR_UNKNOWN_SCENE'],
@@ -160,6 +172,8 @@ describe('bad options', () => {
     [{ width: 640 }, 'SIM_ERR_BAD_SIZE'],
     [{ fps: 0 }, 'SIM_ERR_BAD_FPS'],
     [{ frames: 0 }, 'SIM_ERR_BAD_FRAMES'],
+    [{ crowd: -1 }, 'SIM_ERR_BAD_CROWD'],
+    [{ crowd: Number.NaN }, 'SIM_ERR_BAD_CROWD'],
   ])('%o is refused with %s', (patch, code) => {
     const opts = { scene: 'aisle', seed: 1, frames: 1, fps: 5, ...patch } as never;
     expect(() => new SequenceRenderer(opts)).toThrow(expect.objectContaining({ code }));

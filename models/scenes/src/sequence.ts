@@ -32,6 +32,11 @@ export interface SequenceOptions {
   height?: number;
   /** Epoch of frame 0, for capture times. @defaultValue 2026-01-05T09:00:00Z */
   startEpochMs?: number;
+  /**
+   * Multiplies the scene's arrival rates: 0.1 is a quiet hour, 0 an empty store (only who is there
+   * by design, e.g. the cashier). @defaultValue 1 (the same people, byte for byte, as without it)
+   */
+  crowd?: number;
 }
 
 export interface RenderedFrame {
@@ -97,7 +102,7 @@ export class SequenceRenderer {
     const rng = new Rng(opts.seed, opts.scene.length, 0x5ce);
     this.cam = new Camera(def.camera(rng.fork(1)), this.conditions.width, this.conditions.height);
     this.world = new World(rng.fork(2));
-    this.instance = def.create({ cam: this.cam, rng: rng.fork(3) }, this.world);
+    this.instance = def.create({ cam: this.cam, rng: rng.fork(3), crowd: opts.crowd ?? 1 }, this.world);
     this.startEpochMs = opts.startEpochMs ?? DEFAULT_START_EPOCH_MS;
     this.normZones = this.instance.zones.map((z) => ({
       id: z.id,
@@ -607,6 +612,8 @@ export function validateSequenceOptions(o: SequenceOptions): void {
     throw new SimulationInputError('SIM_ERR_BAD_FPS', 'fps must be above 0 and at most 120');
   if ((o.width === undefined) !== (o.height === undefined))
     throw new SimulationInputError('SIM_ERR_BAD_SIZE', 'give both width and height, or neither');
+  if (o.crowd !== undefined && !(o.crowd >= 0 && o.crowd <= 10))
+    throw new SimulationInputError('SIM_ERR_BAD_CROWD', 'crowd must be from 0 to 10');
   for (const [k, v] of [
     ['width', o.width],
     ['height', o.height],

@@ -58,6 +58,14 @@ export function parsePositiveNumber(name: string, v: string, max: number): numbe
   return n;
 }
 
+/** `--crowd`: a multiplier of the scenes' arrival rates, 0 to 10. */
+export function parseCrowd(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 10)
+    throw new CliError('CLI_ERR_USAGE', `bad --crowd "${v}": expected a number from 0 to 10`);
+  return n;
+}
+
 export function parseFps(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 120)

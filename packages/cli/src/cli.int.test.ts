@@ -63,6 +63,8 @@ describe('storevision simulate', () => {
     [['--scene', 'aisle', '--width', '159', '--height', '300'], 'CLI_ERR_BAD_SIZE'],
     [['--scene', 'aisle', '--width', '4097', '--height', '300'], 'CLI_ERR_BAD_SIZE'],
     [['--scene', 'aisle', '--frames', '0'], 'CLI_ERR_USAGE'],
+    [['--scene', 'aisle', '--crowd', '-1'], 'CLI_ERR_USAGE'],
+    [['--scene', 'aisle', '--crowd', 'many'], 'CLI_ERR_USAGE'],
   ])('refuses %j with %s, one line and a non-zero exit, writing nothing', async (args, code) => {
     const out = join(work, `bad-${code}`);
     const r = await cli('simulate', ...args, '--out', out);

@@ -21,7 +21,7 @@ export const aisle: SceneDefinition = {
     pitchDeg: rng.uniform(21, 30),
     hfovDeg: rng.uniform(66, 80),
   }),
-  create({ cam, rng }, world) {
+  create({ cam, rng, crowd }, world) {
     const floorColor = rng.pick(['#d9d5cc', '#c4c7cb', '#e3dccf', '#b8b4ab']);
     const shelfColor = rng.pick(['#7a7f87', '#d0d3d8', '#5b4a3a']);
     const palette = [
@@ -39,7 +39,7 @@ export const aisle: SceneDefinition = {
     const productRng = rng.fork(17);
     const productColor = () => productRng.pick(palette);
     const meanInterval = rng.uniform(4, 8);
-    const arrivals = new Arrivals(rng, () => meanInterval);
+    const arrivals = new Arrivals(rng, () => meanInterval, 0, crowd);
 
     const statics: StaticItem[] = [];
     // The shelf runs hide shoppers walking the cross aisle behind them; anyone in the aisle itself

@@ -29,7 +29,7 @@ export const checkout: SceneDefinition = {
     pitchDeg: rng.uniform(26, 34),
     hfovDeg: rng.uniform(72, 84),
   }),
-  create({ cam, rng }, world) {
+  create({ cam, rng, crowd }, world) {
     const floorColor = rng.pick(['#cfc9bd', '#b9bcc0', '#ddd6c8']);
     const counterColor = rng.pick(['#7b5e43', '#5d6d7e', '#a9a9a9', '#2e4053']);
     const slotDx = -rng.uniform(0.58, 0.68);
@@ -45,8 +45,10 @@ export const checkout: SceneDefinition = {
     const arrivals = new Arrivals(
       rng,
       (t) => base / (1 + 0.6 * Math.sin((2 * Math.PI * t) / period + phase)),
+      0,
+      crowd,
     );
-    const passers = new Arrivals(rng, () => rng.uniform(8, 16));
+    const passers = new Arrivals(rng, () => rng.uniform(8, 16), 0, crowd);
     const queue: Agent[] = [];
     let served = 0;
     let serviceTime = rng.uniform(0.5, 1.5) * serviceMean;

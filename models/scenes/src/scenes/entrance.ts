@@ -22,15 +22,15 @@ export const entrance: SceneDefinition = {
     pitchDeg: rng.uniform(46, 56),
     hfovDeg: rng.uniform(84, 96),
   }),
-  create({ cam, rng }, world) {
+  create({ cam, rng, crowd }, world) {
     const floorColor = rng.pick(['#b9b2a5', '#a7a9ad', '#c8c1b3', '#8f8a80']);
     const wallColor = rng.pick(['#d8d4cc', '#c9d1d8', '#e6e0d4', '#b7b1a8']);
     const matColor = rng.pick(['#3a3a3a', '#4a3b32', '#2f3b48']);
     const meanInterval = rng.uniform(2.5, 5);
     const parked = rng.int(0, 2);
     const withMannequin = rng.chance(0.7);
-    const inbound = new Arrivals(rng, () => meanInterval);
-    const outbound = new Arrivals(rng, () => meanInterval * 1.1);
+    const inbound = new Arrivals(rng, () => meanInterval, 0, crowd);
+    const outbound = new Arrivals(rng, () => meanInterval * 1.1, 0, crowd);
 
     const statics: StaticItem[] = [];
     // The back wall with the doorway cut out: people outside are seen only through the door.

@@ -62,6 +62,8 @@ export interface AnalyticsBenchOptions {
   replay?: boolean;
   /** Run the edge with `--motion-gate` (frames without motion repeat the last detections). */
   motionGate?: boolean;
+  /** The scenes' arrival rates times this (0.1 a quiet hour, 0 an empty store). @defaultValue 1 */
+  crowd?: number;
   onProgress?: (msg: string) => void;
   onFrame?: (done: number, total: number) => void;
 }
@@ -153,13 +155,17 @@ interface Sequence {
 /** Renders (or reuses) one sequence in the cache. */
 async function ensureSequence(o: AnalyticsBenchOptions, scene: SceneName, seed: number): Promise<Sequence> {
   const frames = Math.round(o.seconds * o.fps);
-  const dir = join(o.cacheDir, `${scene}-s${seed}-${o.fps}fps-${frames}f`);
+  const crowd = o.crowd ?? 1;
+  const dir = join(
+    o.cacheDir,
+    `${scene}-s${seed}-${o.fps}fps-${frames}f${crowd === 1 ? '' : `-crowd${crowd}`}`,
+  );
   if (!existsSync(join(dir, 'scene.json'))) {
     o.onProgress?.(`rendering ${scene} seed ${seed}: ${frames} frames (cached in ${dir})`);
     const partial = `${dir}.partial`;
     await rm(partial, { recursive: true, force: true });
     await mkdir(partial, { recursive: true });
-    await writeSequence(new SequenceRenderer({ scene, seed, frames, fps: o.fps }), partial);
+    await writeSequence(new SequenceRenderer({ scene, seed, frames, fps: o.fps, crowd }), partial);
     await rm(dir, { recursive: true, force: true });
     await rename(partial, dir);
   }
@@ -534,6 +540,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         modelsDir: o.modelsDir,
         replay: o.replay ?? false,
         motionGate: o.motionGate ?? false,
+        crowd: o.crowd ?? 1,
       },
       scenes: o.scenes.map((scene) =>
         summarise(
@@ -635,7 +642,7 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
   const o = r.options;
   const out: string[] = [];
   out.push(
-    `storevision bench analytics — ${o.scenes.join(', ')}; seeds ${o.seeds.join(',')}; ${o.seconds} s per sequence at ${o.fps} fps, detection at ${o.detectFps} fps`,
+    `storevision bench analytics — ${o.scenes.join(', ')}; seeds ${o.seeds.join(',')}; ${o.seconds} s per sequence at ${o.fps} fps, detection at ${o.detectFps} fps${o.crowd !== undefined && o.crowd !== 1 ? `; crowd ×${o.crowd}` : ''}${o.motionGate ? '; motion gating on' : ''}`,
   );
   out.push(
     `machine: ${r.machine.cpus} vCPU ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}`,

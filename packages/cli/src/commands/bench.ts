@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import {
+  parseCrowd,
   parseFps,
   parsePositiveInt,
   parsePositiveNumber,
@@ -127,6 +128,7 @@ export function registerBench(program: Command): void {
       '--replay',
       "for tuning: the edge only detects (once per frame, cached beside the sequence); the analytics run in this process on those detections (the edge's counts, in seconds)",
     )
+    .option('--crowd <x>', "the scenes' arrival rates times this: 0.1 a quiet hour, 0 an empty store", '1')
     .option(
       '--motion-gate',
       "run the edge with --motion-gate: frames that barely differ from the camera's last detected one repeat its detections",
@@ -150,6 +152,7 @@ export function registerBench(program: Command): void {
         modelsDir: MODELS_DIR,
         replay: o.replay === true,
         motionGate: o.motionGate === true,
+        crowd: parseCrowd(o.crowd),
       };
       if (opts.replay && opts.motionGate)
         throw new CliError(

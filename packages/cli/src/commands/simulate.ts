@@ -1,7 +1,7 @@
 import { analyticsConfigForScene } from '@storevision/analytics';
 import { type RenderedFrame, SequenceRenderer, streamSequence, writeSequence } from '@storevision/scenes';
 import type { Command } from 'commander';
-import { parseFps, parsePositiveInt, parseScene, parseSeed, parseSize } from '../args.ts';
+import { parseCrowd, parseFps, parsePositiveInt, parseScene, parseSeed, parseSize } from '../args.ts';
 import { EdgeFramePusher } from '../edge-client.ts';
 import { CliError } from '../errors.ts';
 import { withOutputDir } from '../output-dir.ts';
@@ -19,6 +19,7 @@ export function registerSimulate(program: Command): void {
     .option('--fps <f>', 'frames per second', '10')
     .option('--width <px>', 'frame width (with --height); default: chosen by the seed, 640–1920')
     .option('--height <px>', 'frame height (with --width)')
+    .option('--crowd <x>', "the scene's arrival rates times this: 0.1 a quiet hour, 0 an empty store", '1')
     .option('--out <dir>', 'write frames/NNNNNN.jpg, ground-truth.jsonl and scene.json here')
     .option('--edge <url>', 'push frames in real time to this edge (e.g. http://localhost:8080)')
     .option('--camera <id>', 'camera id used with --edge', 'cam-1')
@@ -60,6 +61,7 @@ export function registerSimulate(program: Command): void {
         frames,
         fps,
         ...size,
+        crowd: parseCrowd(o.crowd),
         ...(o.liveClock ? { startEpochMs: Date.now() } : {}),
       });
       const pusher = edgeUrl ? new EdgeFramePusher({ edgeUrl, cameraId: o.camera, fps }) : undefined;
