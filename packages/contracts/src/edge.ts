@@ -53,8 +53,9 @@ export const frameResultSchema = z.object({
   models: z.record(z.string(), modelDetectionsSchema),
   /**
    * With motion gating on: the fraction of the frame's motion thumbnail that moved since the
-   * camera's last detected frame, and whether the models were skipped (`reused`: the detections are
-   * that frame's, `inferMs` 0).
+   * camera's last detected frame (1 when there was none to compare with: the camera's first frame,
+   * one too old, of another size, or detected by other models or versions), and whether the models
+   * were skipped (`reused`: the detections are that frame's, `inferMs` 0).
    */
   motion: z.object({ moved: z.number().min(0).max(1), reused: z.boolean() }).optional(),
 });

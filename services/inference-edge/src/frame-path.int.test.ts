@@ -256,9 +256,11 @@ describe('frame path through Redis and BullMQ', () => {
     expect(maxBusy).toBe(2);
   });
 
-  it('with motion gating, repeats the last detections for a frame without motion, and runs the models again on motion or after motionMaxSkipMs', async () => {
-    node = await startTestEdge(redis.url, { motionGate: true, motionMaxSkipMs: 3000 });
+  it('with motion gating, repeats the last detections for a frame without motion, and runs the models again on motion, on another frame size, or after motionMaxSkipMs', async () => {
+    node = await startTestEdge(redis.url, { motionGate: true, motionMaxSkipMs: 1500 });
     const n = node;
+    // The same two moments of the scene at 800×600 (`frames` are 640×480, the same aspect ratio).
+    const larger = await renderFrames(2, { width: 800, height: 600 });
     const t0 = 1_767_600_000_000;
     const push = async (jpeg: Buffer, at: number) => {
       const res = await post(n, 'shelf-1', jpeg, at);
@@ -281,14 +283,20 @@ describe('frame path through Redis and BullMQ', () => {
     expect(still.models['person-detector']).toEqual({ ...detected, inferMs: 0 });
     expect(await metric(n, 'edge_frames_motionless_total', 'camera="shelf-1"')).toBe(1);
 
+    // The same picture at another resolution: boxes in 640×480 pixels would be wrong there.
+    const resized = await push(larger[0]!.jpeg, t0 + 400);
+    expect(resized).toMatchObject({ width: 800, height: 600, motion: { moved: 1, reused: false } });
+    expect(resized.models['person-detector']!.inferMs).toBeGreaterThan(0);
+
     // People moved (the scene 1 s later): the models run.
-    const moving = await push(frames[1]!.jpeg, t0 + 400);
+    const moving = await push(larger[1]!.jpeg, t0 + 600);
     expect(moving.motion!.reused).toBe(false);
     expect(moving.motion!.moved).toBeGreaterThan(0.002);
     expect(moving.models['person-detector']!.inferMs).toBeGreaterThan(0);
 
-    // No motion, but 3 s since the last detected frame: the models run anyway.
-    const late = await push(frames[1]!.jpeg, t0 + 400 + 3000);
+    // No motion, but 1.5 s on this node's clock since the last detected frame: the models run.
+    await new Promise((r) => setTimeout(r, 1600));
+    const late = await push(larger[1]!.jpeg, t0 + 800);
     expect(late.motion).toEqual({ moved: 1, reused: false });
     expect(late.models['person-detector']!.inferMs).toBeGreaterThan(0);
 
@@ -298,12 +306,12 @@ describe('frame path through Redis and BullMQ', () => {
 
     // Every frame still has exactly one result.
     expect(await n.repository.stats('shelf-1')).toMatchObject({
-      received: 4,
-      processed: 4,
+      received: 5,
+      processed: 5,
       dropped: 0,
       failed: 0,
     });
-    expect((await n.repository.readOutbox()).filter((e) => e.type === 'detections')).toHaveLength(4);
+    expect((await n.repository.readOutbox()).filter((e) => e.type === 'detections')).toHaveLength(5);
     expect(await metric(n, 'edge_frames_motionless_total', 'camera="shelf-1"')).toBe(1);
   });
 

@@ -696,7 +696,7 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
         .join(', ')}; MOTA ${q.score.tracking.mota.toFixed(3)} IDF1 ${q.score.tracking.idf1.toFixed(3)}${
         q.framesWithoutMotion === undefined
           ? ''
-          : `; motion gating skipped the models on ${q.framesWithoutMotion} frames (${pct(q.framesWithoutMotion / q.framesPushed)})`
+          : `; motion gating skipped the models on ${q.framesWithoutMotion} frames${q.framesPushed > 0 ? ` (${pct(q.framesWithoutMotion / q.framesPushed)})` : ''}`
       }`,
     );
   }

@@ -166,8 +166,14 @@ async function detect(
   if (task.motion) {
     const thumbnail = motionThumbnail(frame.image);
     const ref = task.motion.reference;
-    const moved = ref ? movedFraction(ref, thumbnail, task.motion.pixelThreshold) : 1;
-    const skipped = ref !== undefined && moved < task.motion.minChangedFraction;
+    // Boxes are repeated as they were: only onto a frame of the same size, from the same versions.
+    const comparable =
+      ref !== undefined &&
+      ref.width === frame.width &&
+      ref.height === frame.height &&
+      used.every((d, i) => ref.versions[names[i]!] === d.manifest.version);
+    const moved = comparable ? movedFraction(ref.thumbnail, thumbnail, task.motion.pixelThreshold) : 1;
+    const skipped = comparable && moved < task.motion.minChangedFraction;
     motion = { moved, skipped, thumbnail };
     if (skipped)
       return {

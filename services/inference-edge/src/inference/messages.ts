@@ -43,12 +43,23 @@ export type TaskRequest =
       versions?: Record<string, string>;
       /**
        * Motion gating (see `motion.ts`): the thread returns the frame's thumbnail, and skips the
-       * models when the frame barely differs from `reference` (the thumbnail of the camera's last
-       * detected frame). Without `reference` the models always run.
+       * models when the frame barely differs from `reference` (the camera's last detected frame):
+       * only if it has the same size in pixels and the models would run the versions its
+       * detections came from. Without `reference` the models always run.
        */
-      motion?: MotionOptions & { reference?: MotionThumbnail };
+      motion?: MotionOptions & { reference?: MotionReferenceFrame };
     }
   | { kind: 'infer'; model: string; tensor: Float32Array; version?: string };
+
+/** What motion gating compares a frame with: the camera's last detected frame. */
+export interface MotionReferenceFrame {
+  thumbnail: MotionThumbnail;
+  /** Its size in pixels (boxes are in these). */
+  width: number;
+  height: number;
+  /** The version of each model its detections came from. */
+  versions: Record<string, string>;
+}
 
 export interface ModelRun {
   version: string;
@@ -63,7 +74,10 @@ export interface DetectTaskResult {
   decodeMs: number;
   /** Empty when motion gating skipped the models. */
   models: Record<string, ModelRun>;
-  /** With `motion` in the task: the fraction of the thumbnail that moved, and whether the models were skipped. */
+  /**
+   * With `motion` in the task: the fraction of the thumbnail that moved (1 when there was no
+   * reference to compare with), and whether the models were skipped.
+   */
   motion?: { moved: number; skipped: boolean; thumbnail: MotionThumbnail };
 }
 

@@ -63,7 +63,7 @@ describe('motion gating', () => {
     expect(moved(picture({ seed: 1, noise: 4 }), standing)).toBeGreaterThan(0.002);
   });
 
-  it('thumbnails of different sizes (the camera changed resolution) count as all moved', () => {
+  it('thumbnails of different sizes (another aspect ratio) count as all moved', () => {
     const a = motionThumbnail(picture({ seed: 1 }));
     const b = motionThumbnail({ data: new Uint8Array(64 * 48 * 3), width: 64, height: 48, channels: 3 });
     expect(movedFraction(a, b, 20)).toBe(1);

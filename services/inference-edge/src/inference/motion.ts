@@ -8,7 +8,7 @@
  * so sensor noise averages out): a pixel has moved when it differs from the reference by more than
  * `pixelThreshold` grey levels after the mean difference of the whole picture is taken off (a light
  * flicker or an exposure step moves every pixel the same way and is not motion). The frame has
- * motion when more than `minChangedFraction` of the pixels moved. The reference is the thumbnail of
+ * motion when at least `minChangedFraction` of the pixels moved. The reference is the thumbnail of
  * the frame detection last ran on, not of the previous frame, so slow motion adds up until it counts.
  */
 
@@ -25,7 +25,7 @@ export interface MotionThumbnail {
 export interface MotionOptions {
   /** Grey levels a thumbnail pixel must change by to count as moved. @defaultValue 20 */
   pixelThreshold: number;
-  /** Fraction of thumbnail pixels that must move for the frame to have motion. @defaultValue 0.002 */
+  /** Fraction of thumbnail pixels that must move (at least) for the frame to have motion. @defaultValue 0.002 */
   minChangedFraction: number;
 }
 

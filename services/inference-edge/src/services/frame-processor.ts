@@ -48,6 +48,10 @@ export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
 /** A camera's last detected frame, for motion gating. */
 interface MotionReference {
   thumbnail: MotionThumbnail;
+  width: number;
+  height: number;
+  /** When this node received it (its own clock: a camera's clock may stand still). */
+  receivedAt: number;
   captureTime: number;
   /** The models it ran, in the frame's order. */
   modelNames: string;
@@ -80,7 +84,7 @@ export class FrameProcessor {
   /** Runners go on past their first frame (off while pausing or closing). */
   #goOn = true;
   #sweep: NodeJS.Timeout | undefined;
-  /** Per camera (a camera's frames run one at a time): its last detected frame. */
+  /** Per camera: its last detected frame (the newest by capture time, when frames ran side by side). */
   readonly #motion = new Map<string, MotionReference>();
 
   constructor(opts: FrameProcessorOptions) {
@@ -213,7 +217,18 @@ export class FrameProcessor {
               motion: {
                 pixelThreshold: gate.pixelThreshold,
                 minChangedFraction: gate.minChangedFraction,
-                ...(reference ? { reference: reference.thumbnail } : {}),
+                ...(reference
+                  ? {
+                      reference: {
+                        thumbnail: reference.thumbnail,
+                        width: reference.width,
+                        height: reference.height,
+                        versions: Object.fromEntries(
+                          Object.entries(reference.models).map(([name, run]) => [name, run.version]),
+                        ),
+                      },
+                    }
+                  : {}),
               },
             }
           : {}),
@@ -243,7 +258,7 @@ export class FrameProcessor {
       else {
         for (const [model, run] of Object.entries(r.models))
           metrics.inferenceSeconds.observe({ model }, run.inferMs / 1000);
-        if (r.motion) this.#rememberDetected(camera, frame, r.motion.thumbnail, r.models);
+        if (r.motion) this.#rememberDetected(camera, frame, r, r.motion.thumbnail);
       }
     } catch (err) {
       const unrecoverable =
@@ -268,11 +283,11 @@ export class FrameProcessor {
   /** The camera's last detected frame, if this frame may repeat its detections. */
   #motionReference(
     camera: string,
-    frame: { captureTime: number; models: string[] },
+    frame: { receivedAt: number; models: string[] },
   ): MotionReference | undefined {
     const ref = this.#motion.get(camera);
     if (!ref || !this.#o.motion) return undefined;
-    const age = frame.captureTime - ref.captureTime;
+    const age = frame.receivedAt - ref.receivedAt;
     if (age < 0 || age >= this.#o.motion.maxSkipMs || ref.modelNames !== frame.models.join(','))
       return undefined;
     return ref;
@@ -280,16 +295,23 @@ export class FrameProcessor {
 
   #rememberDetected(
     camera: string,
-    frame: { captureTime: number; models: string[] },
+    frame: { receivedAt: number; captureTime: number; models: string[] },
+    r: { width: number; height: number; models: FrameResult['models'] },
     thumbnail: MotionThumbnail,
-    models: FrameResult['models'],
   ): void {
+    // Two frames of a camera can run side by side (threads to spare): an older one finishing
+    // later does not replace the newer reference.
+    const current = this.#motion.get(camera);
+    if (current && current.captureTime > frame.captureTime) return;
     this.#motion.delete(camera);
     this.#motion.set(camera, {
       thumbnail,
+      width: r.width,
+      height: r.height,
+      receivedAt: frame.receivedAt,
       captureTime: frame.captureTime,
       modelNames: frame.models.join(','),
-      models,
+      models: r.models,
     });
     if (this.#motion.size > MOTION_CAMERAS) this.#motion.delete(this.#motion.keys().next().value!);
   }
