@@ -196,6 +196,13 @@ async function api<T>(url: string, init?: RequestInit): Promise<T> {
   return (body ? JSON.parse(body) : undefined) as T;
 }
 
+/** The camera a sequence streams as (also its label in the edge's metrics). */
+const cameraOf = (seq: { scene: SceneName; seed: number }) => `${seq.scene}-${seq.seed}`;
+
+/** The sequence's queue zones (scored for queue length). */
+const queueZonesOf = (seq: Sequence) =>
+  seq.description.zones.filter((z) => z.kind === 'queue').map((z) => z.id);
+
 /** Streams one sequence as one camera, closed loop; returns what the edge said after each frame, and its events. */
 async function streamSequence(
   edgeUrl: string,
@@ -203,14 +210,14 @@ async function streamSequence(
   step: number,
   onFrame: () => void,
 ): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
-  const camera = `${seq.scene}-${seq.seed}`;
+  const camera = cameraOf(seq);
   await api(`${edgeUrl}/v1/cameras/${camera}/analytics/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(analyticsConfigForScene(seq.description)),
   });
   const observed: ObservedFrame[] = [];
-  const queueZones = seq.description.zones.filter((z) => z.kind === 'queue').map((z) => z.id);
+  const queueZones = queueZonesOf(seq);
   for (let i = 0; i < seq.frames.length; i += step) {
     const truth = seq.frames[i]!;
     const jpeg = await readFile(join(seq.dir, truth.file));
@@ -295,13 +302,13 @@ async function replaySequence(
 ): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
   const detections = await cachedDetections(edgeUrl, seq, MODEL);
   const engine = new CameraAnalytics({
-    cameraId: `${seq.scene}-${seq.seed}`,
+    cameraId: cameraOf(seq),
     storeId: 'bench',
     nodeId: 'replay',
     config: analyticsConfigSchema.parse(analyticsConfigForScene(seq.description)),
     configVersion: 1,
   });
-  const queueZones = seq.description.zones.filter((z) => z.kind === 'queue').map((z) => z.id);
+  const queueZones = queueZonesOf(seq);
   const observed: ObservedFrame[] = [];
   const events: AnalyticsEvent[] = [];
   for (let i = 0; i < seq.frames.length; i += step) {
@@ -512,7 +519,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
     if (o.motionGate)
       for (const r of results) {
         const m = new RegExp(
-          `^edge_frames_motionless_total\\{[^}]*camera="${r.scene}-${r.seed}"[^}]*\\} (\\S+)`,
+          `^edge_frames_motionless_total\\{[^}]*camera="${cameraOf(r)}"[^}]*\\} (\\S+)`,
           'm',
         ).exec(metrics);
         r.framesWithoutMotion = Number(m?.[1] ?? 0);

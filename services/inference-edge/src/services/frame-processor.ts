@@ -5,7 +5,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isEdgeError } from '../errors.ts';
-import type { InjectedFault } from '../inference/messages.ts';
+import type { InjectedFault, MotionReferenceFrame } from '../inference/messages.ts';
 import type { MotionOptions, MotionThumbnail } from '../inference/motion.ts';
 import type { InferencePool, ThreadLease } from '../inference/pool.ts';
 import type { EdgeMetrics } from '../metrics.ts';
@@ -47,9 +47,8 @@ export type FrameOutcome = 'processed' | 'duplicate' | 'skipped' | 'expired';
 
 /** A camera's last detected frame, for motion gating. */
 interface MotionReference {
-  thumbnail: MotionThumbnail;
-  width: number;
-  height: number;
+  /** What the inference thread compares the next frame with (sent as is). */
+  frame: MotionReferenceFrame;
   /** When this node received it (its own clock: a camera's clock may stand still). */
   receivedAt: number;
   captureTime: number;
@@ -217,18 +216,7 @@ export class FrameProcessor {
               motion: {
                 pixelThreshold: gate.pixelThreshold,
                 minChangedFraction: gate.minChangedFraction,
-                ...(reference
-                  ? {
-                      reference: {
-                        thumbnail: reference.thumbnail,
-                        width: reference.width,
-                        height: reference.height,
-                        versions: Object.fromEntries(
-                          Object.entries(reference.models).map(([name, run]) => [name, run.version]),
-                        ),
-                      },
-                    }
-                  : {}),
+                ...(reference ? { reference: reference.frame } : {}),
               },
             }
           : {}),
@@ -305,9 +293,12 @@ export class FrameProcessor {
     if (current && current.captureTime > frame.captureTime) return;
     this.#motion.delete(camera);
     this.#motion.set(camera, {
-      thumbnail,
-      width: r.width,
-      height: r.height,
+      frame: {
+        thumbnail,
+        width: r.width,
+        height: r.height,
+        versions: Object.fromEntries(Object.entries(r.models).map(([name, run]) => [name, run.version])),
+      },
       receivedAt: frame.receivedAt,
       captureTime: frame.captureTime,
       modelNames: frame.models.join(','),
