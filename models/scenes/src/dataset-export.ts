@@ -19,8 +19,8 @@ export interface DatasetExportOptions {
   longSide?: number;
   /**
    * Objects less visible than this get no label. The evaluation ignores people under 0.3 visible
-   * (neither found nor missed), so labelling them would teach the model to find what is hidden.
-   * @defaultValue 0.25
+   * (neither found nor missed). 0.1 was tried for the bundled model (more half-hidden people found
+   * at the door, no better tracking): models/training/README.md. @defaultValue 0.25
    */
   minVisible?: number;
   /** Objects whose box is shorter than this (after downscaling) get no label. @defaultValue 5 */

@@ -107,6 +107,15 @@ describe('storevision simulate', () => {
     expect(r.stdout).toContain('0/2 accepted');
   });
 
+  it.each([['0'], ['1.5'], ['some']])('dataset refuses --min-visible %s, writing nothing', async (v) => {
+    const out = join(work, `bad-visible-${v}`);
+    const r = await cli('dataset', '--out', out, '--seeds', '1000..1000', '--min-visible', v);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('CLI_ERR_USAGE');
+    expect(r.stderr).toContain('min-visible');
+    await expect(stat(out)).rejects.toThrow();
+  });
+
   it('prints --help for every command', async () => {
     for (const args of [
       ['--help'],
