@@ -88,7 +88,21 @@ function streamFrames() {
           headers: { 'content-type': 'image/jpeg' },
           payload: jpegs[i % jpegs.length]!,
         });
-        if (res.statusCode === 202) accepted[nodeId]!.push(res.json().frameId);
+        if (res.statusCode === 202) {
+          const frameId: string = res.json().frameId;
+          accepted[nodeId]!.push(frameId);
+          // A camera sends its next frame once this one has its result (up to 10 s): on a busy
+          // test machine a frame still queued 500 ms later would be superseded by design (newest
+          // wins), which is not what this test is about; a swap that lost or failed frames is.
+          for (let t = 0; t < 500; t++) {
+            const latest = await edges[nodeId]!.app.inject({
+              method: 'GET',
+              url: `/v1/cameras/${camera}/detections/latest`,
+            });
+            if (latest.statusCode === 200 && latest.json().frameId === frameId) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
         await new Promise((r) => setTimeout(r, 500));
       }
     }),
