@@ -3,6 +3,7 @@ import {
   checkDropAccounting,
   defaultBareConfigs,
   formatTable,
+  keptUp,
   parseBareConfig,
   parseResolution,
   percentile,
@@ -140,5 +141,29 @@ describe('formatTable', () => {
       '1280x720        41.2',
       '1920x1080        9.0',
     ]);
+  });
+});
+
+describe('keptUp (sustained throughput runs)', () => {
+  const run = (dropped: number, failed = 0, skippedLate = 0, drainMs: number | null = 40) => ({
+    accepted: 1000,
+    sent: 1000,
+    skippedLate,
+    drainMs,
+    accounting: { dropped, failed },
+  });
+
+  it('accepts up to 1 % of the accepted frames dropped or failed, and refuses more', () => {
+    expect(keptUp(run(0))).toBe(true);
+    expect(keptUp(run(6, 4))).toBe(true);
+    expect(keptUp(run(11))).toBe(false);
+    expect(keptUp(run(5, 6))).toBe(false);
+  });
+
+  it('refuses a run whose cameras had to skip sends, or whose queue never drained', () => {
+    expect(keptUp(run(0, 0, 10))).toBe(true);
+    expect(keptUp(run(0, 0, 30))).toBe(false);
+    expect(keptUp(run(0, 0, 0, null))).toBe(false);
+    expect(keptUp({ ...run(0), accepted: 0 })).toBe(false);
   });
 });

@@ -77,6 +77,29 @@ export function checkDropAccounting(accepted: number, counts: FrameCounts): Drop
   };
 }
 
+/** A sustained run keeps up when it drops at most this share of the frames it accepted. */
+export const SUSTAINED_MAX_DROP = 0.01;
+
+/**
+ * The node kept up with what it was offered: at most `SUSTAINED_MAX_DROP` of the accepted frames
+ * dropped or failed, as few sends skipped because a camera's previous POST was late, and the
+ * queue drained after the window.
+ */
+export function keptUp(r: {
+  accepted: number;
+  sent: number;
+  skippedLate: number;
+  drainMs: number | null;
+  accounting: { dropped: number; failed: number };
+}): boolean {
+  return (
+    r.drainMs !== null &&
+    r.accepted > 0 &&
+    r.accounting.dropped + r.accounting.failed <= SUSTAINED_MAX_DROP * r.accepted &&
+    r.skippedLate <= SUSTAINED_MAX_DROP * (r.sent + r.skippedLate)
+  );
+}
+
 /** Labels of one Prometheus sample line, e.g. `{camera="a",node="n"}` → {camera: 'a', node: 'n'}. */
 function parseLabels(s: string): Record<string, string> {
   const out: Record<string, string> = {};

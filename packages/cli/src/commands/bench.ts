@@ -275,6 +275,10 @@ function registerEdgeBench(bench: Command): void {
     .option('--overload-cameras <n>', 'cameras of the overload runs (default: the largest of --cameras)')
     .option('--latency-loads <list>', 'latency runs, as fractions of the measured capacity', '0.5,1')
     .option('--capacity-load <x>', 'offered load of the throughput runs, x the bare limit', '1')
+    .option(
+      '--sustained',
+      'after each throughput run, also find the highest rate the node keeps up with (<= 1 % dropped; ~3 min more)',
+    )
     .option('--overload-load <x>', 'offered load of the overload runs, x the measured capacity', '3')
     .option('--yolo-cameras <n>', 'cameras of the YOLOv8n runs', '4')
     .option('--yolo-resolution <WxH>', 'frame size of the YOLOv8n runs', '1280x720')
@@ -355,6 +359,7 @@ function registerEdgeBench(bench: Command): void {
             return x;
           }),
         capacityLoad: factor('capacityLoad'),
+        sustained: o.sustained === true,
         overloadLoad: factor('overloadLoad'),
         yoloCameras: int('yoloCameras', 1000),
         yoloResolution: usage(() => parseResolution(str('yoloResolution'))),
