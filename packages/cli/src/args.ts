@@ -50,6 +50,14 @@ export function parsePositiveInt(name: string, v: string, max: number): number {
   return n;
 }
 
+/** An integer from 0 to `max`. */
+export function parseNonNegativeInt(name: string, v: string, max: number): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > max)
+    throw new CliError('CLI_ERR_USAGE', `bad ${name} "${v}": expected an integer from 0 to ${max}`);
+  return n;
+}
+
 /** A number above 0 (fractions allowed), at most `max`. */
 export function parsePositiveNumber(name: string, v: string, max: number): number {
   const n = Number(v);

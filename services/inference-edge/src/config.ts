@@ -63,6 +63,11 @@ export const edgeConfigSchema = z.object({
   inferenceTimeoutMs: int(100).default(15_000),
   /** Tries per frame (a crashed or stuck worker counts as one). @defaultValue 2 */
   frameAttempts: int(1, 10).default(2),
+  /**
+   * How long a frame runner with no camera due waits for one before its BullMQ job ends (the next
+   * runner to start is handed to it instead of becoming a job). 0: end at once. @defaultValue 2 s
+   */
+  runnerIdleMs: int(0, 60_000).default(2000),
   /** How long an accepted frame's bytes live in Redis if nothing processes them. @defaultValue 60 s */
   frameTtlMs: int(1000).default(60_000),
   /** Approximate cap on the outbox stream (`XADD MAXLEN ~`). @defaultValue 10 000 */
@@ -235,6 +240,7 @@ const ENV: Record<string, keyof EdgeConfigInput> = {
   EDGE_INTRA_OP_THREADS: 'intraOpThreads',
   EDGE_INFERENCE_TIMEOUT_MS: 'inferenceTimeoutMs',
   EDGE_FRAME_ATTEMPTS: 'frameAttempts',
+  EDGE_RUNNER_IDLE_MS: 'runnerIdleMs',
   EDGE_FRAME_TTL_MS: 'frameTtlMs',
   EDGE_OUTBOX_MAX_LEN: 'outboxMaxLen',
   EDGE_LOCAL_FRAME_BYTES: 'localFrameBytes',

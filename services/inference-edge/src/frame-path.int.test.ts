@@ -256,6 +256,40 @@ describe('frame path through Redis and BullMQ', () => {
     expect(maxBusy).toBe(2);
   });
 
+  it('runs a camera slower than the node on one job: a runner with nothing due waits and takes on the next', async () => {
+    // A camera sending every 120 ms to a node that infers a frame in ~20 ms: nothing is due after
+    // each frame. Without idle runners every frame is a BullMQ job (add, fetch, finish).
+    const sends = 15;
+    const jobsFor = async (runnerIdleMs: number) => {
+      node = await startTestEdge(redis.url, { runnerIdleMs });
+      const n = node;
+      let idleSeen = 0;
+      for (let i = 0; i < sends; i++) {
+        expect((await post(n, 'slow', frames[i % frames.length]!.jpeg, 13_000 + i)).statusCode).toBe(202);
+        await new Promise((r) => setTimeout(r, 120));
+        idleSeen = Math.max(idleSeen, await metric(n, 'edge_queue_depth', 'state="idle"'));
+      }
+      await waitFor(async () => {
+        const st = await n.repository.stats('slow');
+        return st.processed + st.dropped + st.failed === sends ? st : undefined;
+      }, 30_000);
+      const st = await n.repository.stats('slow');
+      const d = await n.queue.depth();
+      await n.close();
+      node = undefined;
+      return { processed: st.processed, jobs: d.completed + d.active + d.idle + d.waiting, idleSeen };
+    };
+    const idle = await jobsFor(2000);
+    expect(idle.processed).toBe(sends);
+    expect(idle.jobs).toBeLessThanOrEqual(2);
+    // The waiting runner shows in the queue-depth gauge, not as an active job.
+    expect(idle.idleSeen).toBe(1);
+    const eager = await jobsFor(0);
+    expect(eager.processed).toBe(sends);
+    expect(eager.jobs).toBeGreaterThanOrEqual(sends - 1);
+    expect(eager.idleSeen).toBe(0);
+  });
+
   it('with motion gating, repeats the last detections for a frame without motion, and runs the models again on motion, on another frame size, or after motionMaxSkipMs', async () => {
     node = await startTestEdge(redis.url, { motionGate: true, motionMaxSkipMs: 1500 });
     const n = node;

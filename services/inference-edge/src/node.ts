@@ -209,6 +209,7 @@ export async function createEdgeNode(config: EdgeConfig, opts: EdgeNodeOptions =
       : {}),
     concurrency: threads.inferenceThreads,
     attempts: config.frameAttempts,
+    idleMs: config.runnerIdleMs,
     ...(opts.injectFault ? { injectFault: opts.injectFault } : {}),
   });
   // Made once the app is built (it needs the hub token); the analytics processor hands it frames.

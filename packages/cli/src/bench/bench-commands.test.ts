@@ -36,6 +36,20 @@ describe('storevision bench edge --help', () => {
   });
 });
 
+describe('storevision bench edge --edge-runner-idle', () => {
+  it("passes the edge's idle-runner wait through, and refuses a bad one before starting anything", async () => {
+    const { command, help } = benchCommand('edge');
+    expect(help).toMatch(/--edge-runner-idle <ms>\s+the edge's --runner-idle/);
+    for (const bad of ['-1', 'x', '1.5', '60001'])
+      await expect(
+        command.parseAsync(['--edge-runner-idle', bad, '--no-yolo'], { from: 'user' }),
+      ).rejects.toMatchObject({
+        code: 'CLI_ERR_USAGE',
+        message: expect.stringContaining('--edge-runner-idle'),
+      });
+  });
+});
+
 describe('storevision bench outage --help', () => {
   it('lists every option of the soak, with an hour-long outage inside 70 simulated minutes by default', () => {
     const { command, help } = benchCommand('outage');

@@ -93,6 +93,8 @@ export interface EdgeBenchOptions {
   bareConfigs: BareConfig[];
   /** Edge thread layout; undefined = the edge's default budget for this machine. */
   edgeThreads?: number | undefined;
+  /** The edge's `--runner-idle` (ms); undefined = its default. */
+  edgeRunnerIdleMs?: number | undefined;
   edgeIntraOpThreads?: number | undefined;
   /** Service/bare throughput target. */
   ratioTarget: number;
@@ -309,6 +311,9 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
         nodeId: `bench-edge-${edgeSeq}`,
         inferenceThreads: o.edgeThreads,
         intraOpThreads: o.edgeIntraOpThreads,
+        ...(o.edgeRunnerIdleMs !== undefined
+          ? { extraArgs: ['--runner-idle', String(o.edgeRunnerIdleMs)] }
+          : {}),
       });
       const running = edge;
       const section: ModelSection = {
@@ -951,6 +956,7 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
           { header: 'p99 ms', align: 'right' },
           { header: 'max ms', align: 'right' },
           { header: "bare ms/frame (edge's layout)", align: 'right' },
+          { header: 'cpu ms/frame edge+redis', align: 'right' },
         ],
         sec.runs
           .filter((x) => x.kind === 'latency')
@@ -966,8 +972,10 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
             f0(x.latencyMs.p99),
             f0(x.latencyMs.max),
             f1(perFrameReference(sec, x.resolution).run.frameMs),
+            f2(cpuMsPerFrame(x)),
           ]),
       ),
+      'cpu ms/frame: CPU time of the edge process (inference threads included) and of Redis per processed frame.',
       '',
       `== ${++n}. overload: ${model}, ${r.settings.overloadLoad}x the measured capacity, then the queue drains`,
       formatTable(
@@ -1052,6 +1060,12 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
     `total ${f0(r.totalSeconds)} s`,
   );
   return out.join('\n');
+}
+
+/** CPU time of the edge process and Redis per processed frame, ms (NaN when not measured). */
+export function cpuMsPerFrame(x: Pick<ServiceRun, 'cpu' | 'processedPerSecond'>): number {
+  if (x.cpu.edge === null || x.cpu.redis === null || !(x.processedPerSecond > 0)) return Number.NaN;
+  return ((x.cpu.edge + x.cpu.redis) / x.processedPerSecond) * 1000;
 }
 
 function cpuCell(x: ServiceRun): string {

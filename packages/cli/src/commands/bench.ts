@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import {
   parseCrowd,
   parseFps,
+  parseNonNegativeInt,
   parsePositiveInt,
   parsePositiveNumber,
   parseScenes,
@@ -293,6 +294,7 @@ function registerEdgeBench(bench: Command): void {
       '--edge-intra-op-threads <n>',
       "onnxruntime threads per edge inference thread (default: the edge's)",
     )
+    .option('--edge-runner-idle <ms>', "the edge's --runner-idle (default: the edge's, 2000; 0 = off)")
     .option('--ratio-target <x>', 'service/bare throughput target', '0.85')
     .option('--p99-target <x>', 'overload p99 target, x the bare per-frame time', '5')
     .option(
@@ -370,6 +372,10 @@ function registerEdgeBench(bench: Command): void {
           : defaultBareConfigs(os.availableParallelism()),
         edgeThreads: o.edgeThreads ? int('edgeThreads', 256) : undefined,
         edgeIntraOpThreads: o.edgeIntraOpThreads ? int('edgeIntraOpThreads', 256) : undefined,
+        edgeRunnerIdleMs:
+          o.edgeRunnerIdle === undefined
+            ? undefined
+            : parseNonNegativeInt('--edge-runner-idle', str('edgeRunnerIdle'), 60_000),
         ratioTarget: factor('ratioTarget'),
         p99Target: factor('p99Target'),
         onProgress: (msg) => console.error(`bench edge: ${msg}`),

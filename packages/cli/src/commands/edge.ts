@@ -41,6 +41,11 @@ export function registerEdge(program: Command): void {
     )
     .option('--inference-timeout <ms>', 'watchdog: a frame taking longer restarts its thread', '15000')
     .option('--frame-attempts <n>', 'tries per frame before it counts as failed', '2')
+    .option(
+      '--runner-idle <ms>',
+      'a frame runner with no camera due waits this long for one before its job ends (0: at once)',
+      '2000',
+    )
     .option('--body-limit <bytes>', 'largest request body', String(20 * 1024 * 1024))
     .option('--max-pixels <n>', 'images with more pixels are refused from their header', '40000000')
     .option('--outbox-max-len <n>', 'approximate cap of the outbox stream', '10000')
@@ -137,6 +142,7 @@ export function registerEdge(program: Command): void {
           ...pick('intraOpThreads', 'intraOpThreads', Number),
           ...pick('inferenceTimeoutMs', 'inferenceTimeout', Number),
           ...pick('frameAttempts', 'frameAttempts', Number),
+          ...pick('runnerIdleMs', 'runnerIdle', Number),
           ...pick('bodyLimitBytes', 'bodyLimit', Number),
           ...pick('maxPixels', 'maxPixels', Number),
           ...pick('outboxMaxLen', 'outboxMaxLen', Number),

@@ -119,7 +119,8 @@ return {dropped, runner}
  * A runner takes a frame. KEYS: 1 `due`, 2 `runners`, 3 the frame the job holds (`turn:<jobId>`,
  * `<camera>|<entry>`), 4 `due:back`. ARGV: 1 key prefix (`<prefix>:`), 2 keep-alive of the bytes
  * while in flight (ms), 3 fate TTL ms, 4 '1' to have the bytes returned, 5 turn TTL ms, 6 mode,
- * 7 job id, 8 now (epoch ms), 9 runner lease ms, 10 the camera of the runner's last frame (or ''),
+ * 7 runner id (its member of `runners`: the job id, or the id an idle job took on), 8 now (epoch
+ * ms), 9 runner lease ms, 10 the camera of the runner's last frame (or ''),
  * 11 longest wait of a due camera before it goes first (ms).
  * 'first' takes the frame the job held before, if any (a job whose process died), else a due
  * camera's; 'held' (a retry) takes only the held frame ({'none'} without it: the caller ends the
@@ -258,8 +259,8 @@ return 1
 /**
  * A runner that ends before nothing is due (its job failed for good, it retried a frame, it has
  * run its time, or the worker is pausing), or a check that some runner serves the cameras due (no
- * job id). KEYS: 1 `due`, 2 `runners`, 3 `turn:<jobId>`, 4 `due:back`. ARGV: 1 key prefix, 2 job id
- * (or ''), 3 the camera it held last (or ''), 4 turn TTL ms, 5 now, 6 job slots, 7 id for a new
+ * runner). KEYS: 1 `due`, 2 `runners`, 3 `turn:<jobId>`, 4 `due:back`. ARGV: 1 key prefix, 2 runner
+ * id (or ''), 3 the camera it held last (or ''), 4 turn TTL ms, 5 now, 6 job slots, 7 id for a new
  * runner. The runner leaves `runners`; its camera goes to the back of the line when a frame is
  * pending (else its turn ends); when cameras are due and runners are short, a new runner joins and
  * its id is returned (the caller queues it), else ''.
@@ -537,12 +538,17 @@ export class FrameRepository {
   }
 
   /**
-   * Runner `jobId` takes a frame (see CLAIM): first the one it held before (a retry, or a job whose
+   * Job `jobId` takes a frame (see CLAIM): first the one it held before (a retry, or a job whose
    * process died), else, after a frame of `opts.after` (the camera it just served), that camera's
    * next frame while no other camera is due, else the next due camera's newest frame. `heldOnly`
-   * (a retry): only the held frame. `none`: nothing to take; unless `heldOnly`, the runner has ended.
+   * (a retry): only the held frame. `none`: nothing to take; unless `heldOnly`, the runner has left
+   * `runners`. `runnerId`: the runner the job runs as (an idle job takes on the id of a runner
+   * that was to start; default: the job id).
    */
-  async claim(jobId: string, opts: { after?: string; heldOnly?: boolean } = {}): Promise<ClaimResult> {
+  async claim(
+    jobId: string,
+    opts: { after?: string; heldOnly?: boolean; runnerId?: string } = {},
+  ): Promise<ClaimResult> {
     const local = this.#o.local;
     const r = await this.#redis.svClaimBuffer(
       this.#k('due'),
@@ -555,7 +561,7 @@ export class FrameRepository {
       local ? '0' : '1',
       this.#turnTtlMs,
       opts.heldOnly ? 'held' : opts.after === undefined ? 'first' : 'next',
-      jobId,
+      opts.runnerId ?? jobId,
       Date.now(),
       this.#leaseMs,
       opts.after ?? '',
@@ -584,18 +590,23 @@ export class FrameRepository {
   }
 
   /**
-   * Ends runner `jobId` before nothing is due (see END_RUNNER); `camera`: the one it held last.
-   * With `jobId` '' it only checks that the cameras due have a runner. Returns the id of a runner
-   * the caller must queue, or null.
+   * Ends the runner of job `jobId` before nothing is due (see END_RUNNER); `camera`: the one it
+   * held last; `runnerId`: the runner it ran as (default: the job id). With both '' it only checks
+   * that the cameras due have a runner. Returns the id of a runner the caller must start, or null.
    */
-  async endRunner(jobId: string, camera: string | undefined, newRunnerId: string): Promise<string | null> {
+  async endRunner(
+    jobId: string,
+    camera: string | undefined,
+    newRunnerId: string,
+    runnerId: string = jobId,
+  ): Promise<string | null> {
     const id = await this.#redis.svEndRunner(
       this.#k('due'),
       this.#k('runners'),
       this.#k('turn', jobId),
       this.#k('due', 'back'),
       this.#k(''),
-      jobId,
+      runnerId,
       camera ?? '',
       this.#turnTtlMs,
       Date.now(),

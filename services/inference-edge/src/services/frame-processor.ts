@@ -9,7 +9,7 @@ import type { InjectedFault, MotionReferenceFrame } from '../inference/messages.
 import type { MotionOptions, MotionThumbnail } from '../inference/motion.ts';
 import type { InferencePool, ThreadLease } from '../inference/pool.ts';
 import type { EdgeMetrics } from '../metrics.ts';
-import { FRAME_QUEUE_NAME, type FrameQueue } from '../queue/frame-queue.ts';
+import { FRAME_QUEUE_NAME, type FrameQueue, type IdleRunners } from '../queue/frame-queue.ts';
 import type { FrameRepository } from '../repositories/frame.repository.ts';
 
 export interface FrameProcessorOptions {
@@ -33,6 +33,13 @@ export interface FrameProcessorOptions {
   maxRunMs?: number;
   /** How often the processor checks that the cameras due have a runner. @defaultValue 5 s */
   sweepMs?: number;
+  /**
+   * A runner that finds no camera due waits this long (its job still active) for one to become due
+   * before its job ends: the next runner to start is handed to it instead of becoming a BullMQ job,
+   * so a node whose cameras send slower than it infers does not pay BullMQ's job lifecycle per
+   * frame. 0: end at once. @defaultValue 2000 ms
+   */
+  idleMs?: number;
   /**
    * Motion gating (`inference/motion.ts`), off without it: a frame that barely differs from the
    * camera's last detected frame, taken less than `maxSkipMs` after it, repeats that frame's
@@ -76,7 +83,7 @@ const MOTION_CAMERAS = 4096;
  * A frame's ending is always recorded: processed (result + outbox), dropped (by ingest), failed
  * (undecodable at once; crash/timeout after the last attempt; expired before any worker took it).
  */
-export class FrameProcessor {
+export class FrameProcessor implements IdleRunners {
   readonly #o: FrameProcessorOptions;
   readonly #log: Logger;
   #worker: Worker<FrameJob, FrameOutcome> | undefined;
@@ -85,10 +92,46 @@ export class FrameProcessor {
   #sweep: NodeJS.Timeout | undefined;
   /** Per camera: its last detected frame (the newest by capture time, when frames ran side by side). */
   readonly #motion = new Map<string, MotionReference>();
+  /** Idle runners, the latest first: each wakes with the id of the runner it takes on, or undefined. */
+  readonly #idle: Array<(runnerId: string | undefined) => void> = [];
 
   constructor(opts: FrameProcessorOptions) {
     this.#o = opts;
     this.#log = opts.logger.child({ module: 'frame-processor' });
+    opts.queue.setIdleRunners(this);
+  }
+
+  get idle(): number {
+    return this.#idle.length;
+  }
+
+  /** A runner to start goes to an idle runner of this process, if one waits. */
+  offer(runnerId: string): boolean {
+    if (!this.#goOn) return false;
+    const wake = this.#idle.pop();
+    wake?.(runnerId);
+    return wake !== undefined;
+  }
+
+  /** Waits up to `ms` for a runner to take on; undefined when none came (or the worker stops). */
+  #waitIdle(ms: number): Promise<string | undefined> {
+    if (ms <= 0 || !this.#goOn) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const wake = (runnerId: string | undefined) => {
+        clearTimeout(timer);
+        resolve(runnerId);
+      };
+      const timer = setTimeout(() => {
+        const i = this.#idle.indexOf(wake);
+        if (i >= 0) this.#idle.splice(i, 1);
+        resolve(undefined);
+      }, ms);
+      this.#idle.push(wake);
+    });
+  }
+
+  #wakeIdle(): void {
+    for (const wake of this.#idle.splice(0)) wake(undefined);
   }
 
   start(): void {
@@ -129,7 +172,10 @@ export class FrameProcessor {
     }
   }
 
-  /** A runner: the frame it held before (a retry), else due cameras' frames until none is due. */
+  /**
+   * A runner: the frame it held before (a retry), else due cameras' frames until none is due; then
+   * it waits up to `idleMs` to take on a runner that is to start (see `offer`), and goes on as that.
+   */
   async process(job: Job<FrameJob>): Promise<FrameOutcome> {
     const jobId = String(job.id);
     // The payload is checked where it enters this process, like an HTTP body.
@@ -138,20 +184,41 @@ export class FrameProcessor {
     // A retry takes only the frame its job held, so every frame gets the same number of attempts.
     const retry = job.attemptsMade > 0;
     const started = Date.now();
+    const maxRunMs = this.#o.maxRunMs ?? 10_000;
     let first: FrameOutcome | undefined;
     let camera: string | undefined;
-    for (;;) {
-      const step = await this.#step(job, camera === undefined ? { heldOnly: retry } : { after: camera });
-      if (step === 'none') {
-        if (retry && camera === undefined) await this.#endRunner(jobId, undefined);
-        return first ?? 'skipped';
+    let runnerId = jobId;
+    try {
+      for (;;) {
+        const step = await this.#step(
+          job,
+          camera === undefined ? { heldOnly: retry, runnerId } : { after: camera, runnerId },
+        );
+        if (step === 'none') {
+          if (retry && camera === undefined) await this.#endRunner(jobId, undefined);
+          // Nothing due: the runner has left `runners`; its job waits for one to take on.
+          const next = retry
+            ? undefined
+            : await this.#waitIdle(Math.min(this.#o.idleMs ?? 2000, maxRunMs - (Date.now() - started)));
+          if (next === undefined) return first ?? 'skipped';
+          runnerId = next;
+          camera = undefined;
+          continue;
+        }
+        first ??= step.outcome;
+        camera = step.camera;
+        if (!this.#goOn || retry || Date.now() - started >= maxRunMs) {
+          await this.#endRunner(jobId, camera, runnerId);
+          return first;
+        }
       }
-      first ??= step.outcome;
-      camera = step.camera;
-      if (!this.#goOn || retry || Date.now() - started >= (this.#o.maxRunMs ?? 10_000)) {
-        await this.#endRunner(jobId, camera);
-        return first;
-      }
+    } catch (err) {
+      // The job's retry holds its frame under the job id; the runner it took on leaves `runners`.
+      if (runnerId !== jobId)
+        await this.#endRunner('', undefined, runnerId).catch((e) =>
+          this.#log.debug({ err: e, runnerId }, 'could not end a runner taken on'),
+        );
+      throw err;
     }
   }
 
@@ -162,7 +229,7 @@ export class FrameProcessor {
    */
   async #step(
     job: Job<FrameJob>,
-    claimOpts: { after?: string; heldOnly?: boolean },
+    claimOpts: { after?: string; heldOnly?: boolean; runnerId: string },
   ): Promise<{ outcome: FrameOutcome; camera: string } | 'none'> {
     const lease = await this.#o.pool.acquire();
     try {
@@ -174,17 +241,17 @@ export class FrameProcessor {
 
   /**
    * Ends a runner before nothing is due (or, with no job id, checks that the cameras due have one);
-   * queues the runner that takes its place, if one is needed.
+   * starts the runner that takes its place, if one is needed.
    */
-  async #endRunner(jobId: string, camera: string | undefined): Promise<void> {
-    const next = await this.#o.repository.endRunner(jobId, camera, randomUUID());
+  async #endRunner(jobId: string, camera: string | undefined, runnerId: string = jobId): Promise<void> {
+    const next = await this.#o.repository.endRunner(jobId, camera, randomUUID(), runnerId);
     if (next) await this.#o.queue.add({ frameId: next, cameraId: camera ?? 'sweep' }, next);
   }
 
   async #process(
     job: Job<FrameJob>,
     lease: ThreadLease,
-    claimOpts: { after?: string; heldOnly?: boolean },
+    claimOpts: { after?: string; heldOnly?: boolean; runnerId: string },
   ): Promise<{ outcome: FrameOutcome; camera: string } | 'none'> {
     const { repository, metrics } = this.#o;
     const jobId = String(job.id);
@@ -313,6 +380,7 @@ export class FrameProcessor {
    */
   async pause(): Promise<void> {
     this.#goOn = false;
+    this.#wakeIdle();
     await this.#worker?.pause();
   }
 
@@ -323,6 +391,7 @@ export class FrameProcessor {
 
   async close(): Promise<void> {
     this.#goOn = false;
+    this.#wakeIdle();
     clearInterval(this.#sweep);
     // A worker closed while its blocking connection still initialises disconnects it instead of
     // quitting, which rejects that connection's pending commands with no one awaiting them
