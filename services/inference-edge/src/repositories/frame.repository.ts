@@ -36,7 +36,10 @@ import type { Redis } from 'ioredis';
  * the one unbounded dimension (one slot, stats and latest hash each).
  *
  * Jobs are runners, not frames: a BullMQ job takes the turn of the next due camera, infers its
- * newest pending frame, and goes on with the next due camera, until none is due; then it ends.
+ * newest pending frame, and goes on with the next due camera, until none is due; then it leaves
+ * `runners` (and its job waits a moment in its process to take on the next runner to start, under
+ * that runner's id: `FrameProcessor`, `runnerIdleMs`; claims and ends name the runner id, a held
+ * frame stays under the job's id for its retries).
  * Ingest queues a runner only when a camera becomes due and fewer runners are alive than the
  * node's job slots, so a busy node pays BullMQ's job lifecycle (add, fetch, finish: about a third
  * of the main thread's work per frame) about once per runner lifetime instead of once per frame,
