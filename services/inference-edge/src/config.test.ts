@@ -16,6 +16,7 @@ describe('loadConfig', () => {
       bodyLimitBytes: 20 * 1024 * 1024,
       maxPixels: 40_000_000,
       frameAttempts: 2,
+      runnerIdleMs: 2000,
     });
     expect(c.redisUrl).toBeUndefined();
     expect(DEFAULT_MODELS_DIR).toMatch(/models$/);
@@ -39,6 +40,9 @@ describe('loadConfig', () => {
     expect(() => loadConfig({}, { nodeId: 'a b' })).toThrow(/nodeId/);
     expect(() => loadConfig({ EDGE_MOTION_MIN_AREA: '1.5' })).toThrow(/motionMinArea/);
     expect(() => loadConfig({ EDGE_MOTION_THRESHOLD: '0' })).toThrow(/motionThreshold/);
+    // An idle runner's wait is bounded by its job's 10 s life.
+    expect(() => loadConfig({ EDGE_RUNNER_IDLE_MS: '10001' })).toThrow(/runnerIdleMs/);
+    expect(loadConfig({ EDGE_RUNNER_IDLE_MS: '0' }).runnerIdleMs).toBe(0);
   });
 
   it('leaves motion gating off unless asked; EDGE_MOTION_* set it up', () => {

@@ -65,9 +65,10 @@ export const edgeConfigSchema = z.object({
   frameAttempts: int(1, 10).default(2),
   /**
    * How long a frame runner with no camera due waits for one before its BullMQ job ends (the next
-   * runner to start is handed to it instead of becoming a job). 0: end at once. @defaultValue 2 s
+   * runner to start is handed to it instead of becoming a job). 0: end at once. At most 10 s (a
+   * runner's job ends after 10 s whatever it does). @defaultValue 2 s
    */
-  runnerIdleMs: int(0, 60_000).default(2000),
+  runnerIdleMs: int(0, 10_000).default(2000),
   /** How long an accepted frame's bytes live in Redis if nothing processes them. @defaultValue 60 s */
   frameTtlMs: int(1000).default(60_000),
   /** Approximate cap on the outbox stream (`XADD MAXLEN ~`). @defaultValue 10 000 */

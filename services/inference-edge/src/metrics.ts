@@ -118,7 +118,7 @@ export class EdgeMetrics {
     const depth = opts.queueDepth;
     this.queueDepth = new Gauge({
       name: 'edge_queue_depth',
-      help: 'Frame runner jobs in the BullMQ queue by state, and cameras due (a frame waiting for a runner; state="due"), read from Redis at scrape time.',
+      help: 'Frame runner jobs in the BullMQ queue by state (active: at work; idle: waiting to take on a runner), and cameras due (a frame waiting for a runner; state="due"), read from Redis at scrape time.',
       labelNames: ['state'],
       registers,
       async collect() {

@@ -65,6 +65,38 @@ describe('inference thread watchdog', () => {
     );
   });
 
+  it('retries to exactly one result a frame whose thread crashes under a runner an idle job took on, and leaves no runner counted', async () => {
+    node = await startTestEdge(
+      redis.url,
+      {},
+      {
+        injectFault: (job, attempt) => (job.cameraId === 'later' && attempt === 1 ? 'crash' : undefined),
+      },
+    );
+    const n = node;
+    const first = (await post(n, 'early')).json();
+    await waitFor(async () =>
+      (await n.repository.latest('early'))?.frameId === first.frameId ? true : undefined,
+    );
+    // The runner found nothing due and waits: the next frame's runner is handed to it.
+    await waitFor(async () => ((await n.queue.depth()).idle === 1 ? true : undefined));
+    const jobsBefore = await n.queue.depth();
+    const { frameId } = (await post(n, 'later', 1)).json();
+    const stats = await waitFor(async () => {
+      const s = await n.repository.stats('later');
+      return s.processed + s.failed > 0 ? s : undefined;
+    });
+    expect(stats).toMatchObject({ received: 1, processed: 1, failed: 0, dropped: 0 });
+    expect((await n.repository.readOutbox()).map((e) => e.frameId)).toEqual([first.frameId, frameId]);
+    expect(n.pool.stats.restarts).toBe(1);
+    // No BullMQ job was queued for the second frame: the idle job took it on, crashed, and its
+    // retry (the same job) finished it.
+    const all = (d: typeof jobsBefore) => d.waiting + d.active + d.idle + d.delayed + d.failed + d.completed;
+    expect(all(await n.queue.depth())).toBe(all(jobsBefore));
+    // Nothing counts as a runner once the node is idle again (a leaked id would hold a slot).
+    await waitFor(async () => ((await n.repository.runnerState()).runners === 0 ? true : undefined));
+  });
+
   it('kills a stuck thread at the deadline, retries, then counts the frame as failed (never lost)', async () => {
     node = await startTestEdge(
       redis.url,

@@ -375,7 +375,7 @@ function registerEdgeBench(bench: Command): void {
         edgeRunnerIdleMs:
           o.edgeRunnerIdle === undefined
             ? undefined
-            : parseNonNegativeInt('--edge-runner-idle', str('edgeRunnerIdle'), 60_000),
+            : parseNonNegativeInt('--edge-runner-idle', str('edgeRunnerIdle'), 10_000),
         ratioTarget: factor('ratioTarget'),
         p99Target: factor('p99Target'),
         onProgress: (msg) => console.error(`bench edge: ${msg}`),

@@ -5,7 +5,8 @@ import type { Redis } from 'ioredis';
 /**
  * The BullMQ queue of frame jobs. A job is a runner (see `FrameRepository`): queued by the frame
  * that found a camera due and too few runners alive (its payload `{frameId, cameraId}` names that
- * frame, for logs), it serves due cameras' newest frames until none is due.
+ * frame, for logs), it serves due cameras' newest frames until none is due, then waits a moment to
+ * take on the next runner to start (`IdleRunners`) before it ends.
  */
 export const FRAME_QUEUE_NAME = 'frames';
 

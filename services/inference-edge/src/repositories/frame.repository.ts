@@ -619,6 +619,18 @@ export class FrameRepository {
     return id || null;
   }
 
+  /**
+   * Runner `from` becomes runner `to` in `runners` with a fresh lease (a job that failed while it
+   * ran as a runner it took on: its retry counts under the job's id, as a job that never idled).
+   */
+  async renameRunner(from: string, to: string): Promise<void> {
+    await this.#redis
+      .multi()
+      .zrem(this.#k('runners'), from)
+      .zadd(this.#k('runners'), Date.now() + this.#leaseMs, to)
+      .exec();
+  }
+
   /** The frame runner `jobId` holds (`turn:<jobId>`), if any: a job BullMQ failed for good. */
   async heldFrame(jobId: string): Promise<{ camera: string; frame: PendingFrame } | undefined> {
     const held = await this.#redis.get(this.#k('turn', jobId));

@@ -37,7 +37,7 @@ export interface FrameProcessorOptions {
    * A runner that finds no camera due waits this long (its job still active) for one to become due
    * before its job ends: the next runner to start is handed to it instead of becoming a BullMQ job,
    * so a node whose cameras send slower than it infers does not pay BullMQ's job lifecycle per
-   * frame. 0: end at once. @defaultValue 2000 ms
+   * frame. 0: end at once; at most what is left of `maxRunMs`. @defaultValue 2000 ms
    */
   idleMs?: number;
   /**
@@ -71,7 +71,8 @@ const MOTION_CAMERAS = 4096;
  * The consumer side of the frame queue, on the main thread. A BullMQ job is a runner (see
  * `FrameRepository`): once a thread is free for it, it claims the frame of the camera whose turn is
  * due, has the thread decode it once and run every model, writes the result exactly once, and goes
- * on with the next due camera until none is due. BullMQ runs up to two runners per inference thread
+ * on with the next due camera until none is due; then its job waits up to `idleMs` to take on the
+ * next runner to start (see `offer`) before it ends. BullMQ runs up to two runners per inference thread
  * (one inferring, one waiting for that thread with its claim ready to go), so a busy node pays for
  * BullMQ's job lifecycle about once per runner lifetime (at most `maxRunMs`), not once per frame,
  * while its cameras take turns. A retried job takes only the frame it held and then ends, so every
@@ -139,7 +140,9 @@ export class FrameProcessor implements IdleRunners {
     this.#worker = new Worker<FrameJob, FrameOutcome>(FRAME_QUEUE_NAME, (job) => this.process(job), {
       connection: this.#o.connection,
       prefix: this.#o.prefix,
-      concurrency: this.#o.concurrency * 2,
+      // Two runners per thread, plus room for idle ones (not counted as runners) so that a runner
+      // queued as a BullMQ job meanwhile does not wait for an idle one to give up its slot.
+      concurrency: this.#o.concurrency * 3,
     });
     // Without a listener an 'error' (Redis gone) would be thrown; BullMQ reconnects by itself.
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'frame worker error'));
@@ -213,11 +216,12 @@ export class FrameProcessor implements IdleRunners {
         }
       }
     } catch (err) {
-      // The job's retry holds its frame under the job id; the runner it took on leaves `runners`.
+      // The job's retry holds its frame under the job id: that id takes the runner's place in
+      // `runners` (as a job that never idled stays counted through its retry), no new one starts.
       if (runnerId !== jobId)
-        await this.#endRunner('', undefined, runnerId).catch((e) =>
-          this.#log.debug({ err: e, runnerId }, 'could not end a runner taken on'),
-        );
+        await this.#o.repository
+          .renameRunner(runnerId, jobId)
+          .catch((e) => this.#log.debug({ err: e, runnerId }, 'could not hand a runner back to its job'));
       throw err;
     }
   }
