@@ -49,6 +49,9 @@ import {
 } from './edge-load.ts';
 import { EdgeProcess, type EdgeThreads, machineCores, machineCpuTicks } from './edge-process.ts';
 
+/** Seconds of full load on a fresh edge before its first timed run. */
+const WARM_UP_SECONDS = 8;
+
 export interface Resolution {
   width: number;
   height: number;
@@ -354,7 +357,9 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
         return r;
       };
       try {
-        // Warm the HTTP path and the queue (JIT, connections) before the first timed run.
+        // Warm the HTTP path, the queue and the inference threads (JIT, connections, allocator) at
+        // full load before the first timed run: with 2 s at half load the first run of every
+        // benchmark was its lowest, whatever its camera count (README, session 11).
         const first = spec.resolutions[0]!;
         await serviceRun({
           edge: running,
@@ -365,9 +370,9 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
           resolution: first.label,
           frames: pools.get(first.label)!,
           cameras: spec.cameras[0]!,
-          load: 0.5,
-          offeredFps: 0.5 * bareBest[first.label]!.framesPerSecond,
-          seconds: Math.min(2, o.seconds),
+          load: 1,
+          offeredFps: bareBest[first.label]!.framesPerSecond,
+          seconds: Math.min(WARM_UP_SECONDS, o.seconds),
           bareFps: bareBest[first.label]!.framesPerSecond,
         });
         for (const res of spec.resolutions) {
