@@ -43,19 +43,20 @@ export function parseSize(name: string, v: string): number {
   return n;
 }
 
-export function parsePositiveInt(name: string, v: string, max: number): number {
+/** An integer from `min` to `max`. */
+function parseIntIn(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 1 || n > max)
-    throw new CliError('CLI_ERR_USAGE', `bad ${name} "${v}": expected an integer from 1 to ${max}`);
+  if (!/^\d+$/.test(v) || n < min || n > max)
+    throw new CliError('CLI_ERR_USAGE', `bad ${name} "${v}": expected an integer from ${min} to ${max}`);
   return n;
 }
 
-/** An integer from 0 to `max`. */
+export function parsePositiveInt(name: string, v: string, max: number): number {
+  return parseIntIn(name, v, 1, max);
+}
+
 export function parseNonNegativeInt(name: string, v: string, max: number): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || n > max)
-    throw new CliError('CLI_ERR_USAGE', `bad ${name} "${v}": expected an integer from 0 to ${max}`);
-  return n;
+  return parseIntIn(name, v, 0, max);
 }
 
 /** A number above 0 (fractions allowed), at most `max`. */

@@ -96,9 +96,9 @@ export interface EdgeBenchOptions {
   bareConfigs: BareConfig[];
   /** Edge thread layout; undefined = the edge's default budget for this machine. */
   edgeThreads?: number | undefined;
+  edgeIntraOpThreads?: number | undefined;
   /** The edge's `--runner-idle` (ms); undefined = its default. */
   edgeRunnerIdleMs?: number | undefined;
-  edgeIntraOpThreads?: number | undefined;
   /** Service/bare throughput target. */
   ratioTarget: number;
   /** Overload p99 target, × the bare per-frame time. */
@@ -1068,7 +1068,7 @@ export function formatEdgeBench(r: EdgeBenchResult): string {
 }
 
 /** CPU time of the edge process and Redis per processed frame, ms (NaN when not measured). */
-export function cpuMsPerFrame(x: Pick<ServiceRun, 'cpu' | 'processedPerSecond'>): number {
+function cpuMsPerFrame(x: Pick<ServiceRun, 'cpu' | 'processedPerSecond'>): number {
   if (x.cpu.edge === null || x.cpu.redis === null || !(x.processedPerSecond > 0)) return Number.NaN;
   return ((x.cpu.edge + x.cpu.redis) / x.processedPerSecond) * 1000;
 }
