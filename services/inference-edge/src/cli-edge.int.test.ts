@@ -47,6 +47,8 @@ describe('storevision edge', () => {
       '--cores',
       '--inference-timeout',
       '--frame-attempts',
+      '--runner-idle',
+      '--heap-growth',
       '--body-limit',
       '--max-pixels',
       '--outbox-max-len',

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       maxPixels: 40_000_000,
       frameAttempts: 2,
       runnerIdleMs: 2000,
+      heapGrowthPercent: 100,
     });
     expect(c.redisUrl).toBeUndefined();
     expect(DEFAULT_MODELS_DIR).toMatch(/models$/);
@@ -43,6 +44,10 @@ describe('loadConfig', () => {
     // An idle runner's wait is bounded by its job's 10 s life.
     expect(() => loadConfig({ EDGE_RUNNER_IDLE_MS: '10001' })).toThrow(/runnerIdleMs/);
     expect(loadConfig({ EDGE_RUNNER_IDLE_MS: '0' }).runnerIdleMs).toBe(0);
+    // The heap may grow to at most 5x what the last full GC kept; 0 leaves V8's heuristic.
+    expect(() => loadConfig({ EDGE_HEAP_GROWTH_PERCENT: '401' })).toThrow(/heapGrowthPercent/);
+    expect(() => loadConfig({ EDGE_HEAP_GROWTH_PERCENT: '-1' })).toThrow(/heapGrowthPercent/);
+    expect(loadConfig({ EDGE_HEAP_GROWTH_PERCENT: '0' }).heapGrowthPercent).toBe(0);
   });
 
   it('leaves motion gating off unless asked; EDGE_MOTION_* set it up', () => {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import v8 from 'node:v8';
 import type { EdgeConfig } from './config.ts';
 import { createEdgeNode, type EdgeNode, type EdgeNodeOptions } from './node.ts';
 import { LocalRedis } from './redis/local-redis.ts';
@@ -18,6 +19,7 @@ export interface RunningEdge {
  * `/readyz` turns 200 when they are warm.
  */
 export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}): Promise<RunningEdge> {
+  applyHeapGrowth(config.heapGrowthPercent);
   let redis: LocalRedis | undefined;
   let redisUrl = config.redisUrl;
   if (!redisUrl) {
@@ -52,4 +54,12 @@ export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}):
     await redis?.stop();
     throw err;
   }
+}
+
+/**
+ * V8's heap growing factor for this process (`--heap-growing-percent`; V8 reads it each time it
+ * sets the next full-GC limit, so it applies from the next GC on). 0 leaves V8's heuristic.
+ */
+export function applyHeapGrowth(percent: number): void {
+  if (percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }

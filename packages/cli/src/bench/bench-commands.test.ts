@@ -50,6 +50,20 @@ describe('storevision bench edge --edge-runner-idle', () => {
   });
 });
 
+describe('storevision bench edge --edge-heap-growth', () => {
+  it("passes the edge's heap growth through, and refuses a bad one before starting anything", async () => {
+    const { command, help } = benchCommand('edge');
+    expect(help).toMatch(/--edge-heap-growth <percent>\s+the edge's --heap-growth/);
+    for (const bad of ['-1', 'x', '2.5', '401'])
+      await expect(
+        command.parseAsync(['--edge-heap-growth', bad, '--no-yolo'], { from: 'user' }),
+      ).rejects.toMatchObject({
+        code: 'CLI_ERR_USAGE',
+        message: expect.stringContaining('--edge-heap-growth'),
+      });
+  });
+});
+
 describe('storevision bench outage --help', () => {
   it('lists every option of the soak, with an hour-long outage inside 70 simulated minutes by default', () => {
     const { command, help } = benchCommand('outage');

@@ -99,6 +99,8 @@ export interface EdgeBenchOptions {
   edgeIntraOpThreads?: number | undefined;
   /** The edge's `--runner-idle` (ms); undefined = its default. */
   edgeRunnerIdleMs?: number | undefined;
+  /** The edge's `--heap-growth` (percent); undefined = its default. */
+  edgeHeapGrowthPercent?: number | undefined;
   /** Service/bare throughput target. */
   ratioTarget: number;
   /** Overload p99 target, × the bare per-frame time. */
@@ -314,9 +316,12 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
         nodeId: `bench-edge-${edgeSeq}`,
         inferenceThreads: o.edgeThreads,
         intraOpThreads: o.edgeIntraOpThreads,
-        ...(o.edgeRunnerIdleMs !== undefined
-          ? { extraArgs: ['--runner-idle', String(o.edgeRunnerIdleMs)] }
-          : {}),
+        extraArgs: [
+          ...(o.edgeRunnerIdleMs !== undefined ? ['--runner-idle', String(o.edgeRunnerIdleMs)] : []),
+          ...(o.edgeHeapGrowthPercent !== undefined
+            ? ['--heap-growth', String(o.edgeHeapGrowthPercent)]
+            : []),
+        ],
       });
       const running = edge;
       const section: ModelSection = {

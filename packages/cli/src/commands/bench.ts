@@ -295,6 +295,10 @@ function registerEdgeBench(bench: Command): void {
       "onnxruntime threads per edge inference thread (default: the edge's)",
     )
     .option('--edge-runner-idle <ms>', "the edge's --runner-idle (default: the edge's, 2000; 0 = off)")
+    .option(
+      '--edge-heap-growth <percent>',
+      "the edge's --heap-growth (default: the edge's, 100; 0 = V8's own heuristic)",
+    )
     .option('--ratio-target <x>', 'service/bare throughput target', '0.85')
     .option('--p99-target <x>', 'overload p99 target, x the bare per-frame time', '5')
     .option(
@@ -376,6 +380,10 @@ function registerEdgeBench(bench: Command): void {
           o.edgeRunnerIdle === undefined
             ? undefined
             : parseNonNegativeInt('--edge-runner-idle', str('edgeRunnerIdle'), 10_000),
+        edgeHeapGrowthPercent:
+          o.edgeHeapGrowth === undefined
+            ? undefined
+            : parseNonNegativeInt('--edge-heap-growth', str('edgeHeapGrowth'), 400),
         ratioTarget: factor('ratioTarget'),
         p99Target: factor('p99Target'),
         onProgress: (msg) => console.error(`bench edge: ${msg}`),

@@ -46,6 +46,11 @@ export function registerEdge(program: Command): void {
       'a frame runner with no camera due waits this long for one before its job ends (0: at once)',
       '2000',
     )
+    .option(
+      '--heap-growth <percent>',
+      "room V8 leaves the heap past the last full GC's survivors (0: V8's own heuristic, which collects far too often on a busy edge)",
+      '100',
+    )
     .option('--body-limit <bytes>', 'largest request body', String(20 * 1024 * 1024))
     .option('--max-pixels <n>', 'images with more pixels are refused from their header', '40000000')
     .option('--outbox-max-len <n>', 'approximate cap of the outbox stream', '10000')
@@ -143,6 +148,7 @@ export function registerEdge(program: Command): void {
           ...pick('inferenceTimeoutMs', 'inferenceTimeout', Number),
           ...pick('frameAttempts', 'frameAttempts', Number),
           ...pick('runnerIdleMs', 'runnerIdle', Number),
+          ...pick('heapGrowthPercent', 'heapGrowth', Number),
           ...pick('bodyLimitBytes', 'bodyLimit', Number),
           ...pick('maxPixels', 'maxPixels', Number),
           ...pick('outboxMaxLen', 'outboxMaxLen', Number),
