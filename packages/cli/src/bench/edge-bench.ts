@@ -49,8 +49,13 @@ import {
 } from './edge-load.ts';
 import { EdgeProcess, type EdgeThreads, machineCores, machineCpuTicks } from './edge-process.ts';
 
-/** Seconds of full load on a fresh edge before its first timed run. */
-const WARM_UP_SECONDS = 8;
+/**
+ * Seconds of full load on a fresh edge before its first timed run (at most twice a run's length, so
+ * `--quick` stays quick). Its main thread's cost per frame still falls for half a minute after it
+ * starts (720p, 4 cameras at 135 frames/s, 10-s windows: 1.39 ms 10 s in, 1.26 ms 20 s in, ~1.1 ms
+ * after; README, session 12).
+ */
+const WARM_UP_SECONDS = 20;
 
 export interface Resolution {
   width: number;
@@ -364,7 +369,7 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
       try {
         // Warm the HTTP path, the queue and the inference threads (JIT, connections, allocator) at
         // full load before the first timed run: with 2 s at half load the first run of every
-        // benchmark was its lowest, whatever its camera count (README, session 11).
+        // benchmark was its lowest, whatever its camera count (README, sessions 11 and 12).
         const first = spec.resolutions[0]!;
         await serviceRun({
           edge: running,
@@ -377,7 +382,7 @@ export async function runEdgeBench(o: EdgeBenchOptions): Promise<EdgeBenchResult
           cameras: spec.cameras[0]!,
           load: 1,
           offeredFps: bareBest[first.label]!.framesPerSecond,
-          seconds: Math.min(WARM_UP_SECONDS, o.seconds),
+          seconds: Math.min(WARM_UP_SECONDS, 2 * o.seconds),
           bareFps: bareBest[first.label]!.framesPerSecond,
         });
         for (const res of spec.resolutions) {
