@@ -36,32 +36,23 @@ describe('storevision bench edge --help', () => {
   });
 });
 
-describe('storevision bench edge --edge-runner-idle', () => {
-  it("passes the edge's idle-runner wait through, and refuses a bad one before starting anything", async () => {
-    const { command, help } = benchCommand('edge');
-    expect(help).toMatch(/--edge-runner-idle <ms>\s+the edge's --runner-idle/);
-    for (const bad of ['-1', 'x', '1.5', '10001'])
-      await expect(
-        command.parseAsync(['--edge-runner-idle', bad, '--no-yolo'], { from: 'user' }),
-      ).rejects.toMatchObject({
-        code: 'CLI_ERR_USAGE',
-        message: expect.stringContaining('--edge-runner-idle'),
-      });
-  });
-});
-
-describe('storevision bench edge --edge-heap-growth', () => {
-  it("passes the edge's heap growth through, and refuses a bad one before starting anything", async () => {
-    const { command, help } = benchCommand('edge');
-    expect(help).toMatch(/--edge-heap-growth <percent>\s+the edge's --heap-growth/);
-    for (const bad of ['-1', 'x', '2.5', '401'])
-      await expect(
-        command.parseAsync(['--edge-heap-growth', bad, '--no-yolo'], { from: 'user' }),
-      ).rejects.toMatchObject({
-        code: 'CLI_ERR_USAGE',
-        message: expect.stringContaining('--edge-heap-growth'),
-      });
-  });
+describe('storevision bench edge: options passed through to the edge', () => {
+  it.each([
+    ['--edge-runner-idle', '<ms>', "the edge's --runner-idle", ['-1', 'x', '1.5', '10001']],
+    ['--edge-heap-growth', '<percent>', "the edge's --heap-growth", ['-1', 'x', '2.5', '401']],
+  ])(
+    '%s %s is described, and a bad value is refused before anything starts',
+    async (option, arg, text, bads) => {
+      const { command, help } = benchCommand('edge');
+      expect(help).toContain(`${option} ${arg}`);
+      expect(help).toContain(text);
+      for (const bad of bads)
+        await expect(command.parseAsync([option, bad, '--no-yolo'], { from: 'user' })).rejects.toMatchObject({
+          code: 'CLI_ERR_USAGE',
+          message: expect.stringContaining(option),
+        });
+    },
+  );
 });
 
 describe('storevision bench outage --help', () => {
