@@ -34,6 +34,8 @@ export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}):
     throw err;
   }
   if (redis) node.logger.info({ url: redis.url }, 'started embedded redis-server');
+  if (config.heapGrowthPercent > 0)
+    node.logger.info({ heapGrowthPercent: config.heapGrowthPercent }, 'V8 heap growing factor fixed');
   try {
     const address = await node.app.listen({ port: config.port, host: config.host });
     node.logger.info({ url: address }, 'edge listening');
