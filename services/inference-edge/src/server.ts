@@ -19,7 +19,9 @@ export interface RunningEdge {
  * `/readyz` turns 200 when they are warm.
  */
 export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}): Promise<RunningEdge> {
-  applyHeapGrowth(config.heapGrowthPercent);
+  // Process-wide, and set every time: 0 (V8's heuristic, the flag's own default) must undo a
+  // value an earlier edge of the same process set.
+  v8.setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
   let redis: LocalRedis | undefined;
   let redisUrl = config.redisUrl;
   if (!redisUrl) {
@@ -34,8 +36,7 @@ export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}):
     throw err;
   }
   if (redis) node.logger.info({ url: redis.url }, 'started embedded redis-server');
-  if (config.heapGrowthPercent > 0)
-    node.logger.info({ heapGrowthPercent: config.heapGrowthPercent }, 'V8 heap growing factor fixed');
+  node.logger.info({ heapGrowthPercent: config.heapGrowthPercent }, 'V8 heap growth (0: its own heuristic)');
   try {
     const address = await node.app.listen({ port: config.port, host: config.host });
     node.logger.info({ url: address }, 'edge listening');
@@ -56,12 +57,4 @@ export async function startEdge(config: EdgeConfig, opts: EdgeNodeOptions = {}):
     await redis?.stop();
     throw err;
   }
-}
-
-/**
- * V8's heap growing factor for this process (`--heap-growing-percent`; V8 reads it each time it
- * sets the next full-GC limit, so it applies from the next GC on). 0 leaves V8's heuristic.
- */
-export function applyHeapGrowth(percent: number): void {
-  if (percent > 0) v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
