@@ -139,6 +139,7 @@ describe('orchestrator API', () => {
     await start({ heartbeatTimeoutMs: 300 });
     await put('/v1/nodes/a', nodeReport('s1'));
     await put('/v1/nodes/b', nodeReport('s1'));
+    const bSilentFrom = Date.now(); // b's last heartbeat
     for (let i = 0; i < 4; i++) await put(`/v1/stores/s1/cameras/cam${i}`, camera(['person-detector']));
     const before = (await placements())[0]!;
     const onB = before.pipelines.filter((p) => p.nodeId === 'b').map((p) => p.cameraId);
@@ -151,7 +152,9 @@ describe('orchestrator API', () => {
       const res = await get('/v1/nodes/a/assignment?wait=5', { 'if-none-match': etag });
       const waited = Date.now() - t0;
       expect(res.statusCode).toBe(200);
-      expect(waited).toBeGreaterThan(250);
+      // Held until b had been silent past the 300 ms timeout, counted from b's last heartbeat (the
+      // set-up above takes part of it, tens of ms on a busy machine), then answered at once.
+      expect(Date.now() - bSilentFrom).toBeGreaterThan(250);
       expect(waited).toBeLessThan(1500);
       const a = res.json() as NodeAssignment;
       expect(a.cameras.map((c) => c.cameraId).sort()).toEqual(['cam0', 'cam1', 'cam2', 'cam3']);
