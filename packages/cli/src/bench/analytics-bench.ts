@@ -377,7 +377,7 @@ function frameWork(metrics: string): { decode: number; models: number } {
 /**
  * Tracker + analytics time per frame for 30 people walking through a zoned, lined camera, in-process.
  * The first `warmUp` frames are not timed: an edge analyses a camera for hours, and over the first
- * few hundred frames V8 is still compiling the hot paths (p99 2–5 ms then, 0.3–0.4 ms after).
+ * few hundred frames V8 is still compiling the hot paths (p99 2–5 ms then, under 1 ms after).
  */
 export function thirtyPeopleCost(frames = 3000, warmUp = 2000): { meanMs: number; p99Ms: number } {
   const config = analyticsConfigSchema.parse({
