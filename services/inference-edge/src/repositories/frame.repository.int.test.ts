@@ -174,12 +174,12 @@ describe('runners and camera turns', () => {
       ...options,
       threads: 1,
       jobSlots: 1,
-      runnerLeaseMs: 200,
-      turnTtlMs: 200,
+      runnerLeaseMs: 500,
+      turnTtlMs: 500,
     });
     expect((await repo.ingest(meta('c1', 'cam'), frame(1))).runner).toBe('c1'); // …and queueing it failed
     expect((await repo.ingest(meta('c2', 'other'), frame(2))).runner).toBeNull();
-    await sleep(300);
+    await sleep(700);
     // Its lease is over: the next camera that becomes due brings a runner, which serves all of them.
     expect((await repo.ingest(meta('c3', 'third'), frame(3))).runner).toBe('c3');
     expect(await repo.claim('c3')).toMatchObject({ camera: 'third', frame: { frameId: 'c3' } });
@@ -194,7 +194,7 @@ describe('runners and camera turns', () => {
     });
     // The runner dies holding 'cam': its frames wait until the turn marker expires, then get a runner.
     expect((await repo.ingest(meta('c4', 'cam'), frame(4))).runner).toBeNull();
-    await sleep(300);
+    await sleep(700);
     expect(await repo.ingest(meta('c5', 'cam'), frame(5))).toEqual({ dropped: 'c4', runner: 'c5' });
     expect(await repo.claim('c5')).toMatchObject({ camera: 'cam', frame: { frameId: 'c5' } });
   });
@@ -205,17 +205,17 @@ describe('runners and camera turns', () => {
       ...options,
       threads: 1,
       jobSlots: 1,
-      turnTtlMs: 200,
+      turnTtlMs: 500,
     });
     expect((await repo.ingest(meta('m1', 'cam'), frame(1))).runner).toBe('m1'); // …whose add failed
     expect((await repo.ingest(meta('m2', 'other'), frame(2))).runner).toBeNull();
-    await sleep(300);
+    await sleep(700);
     // The processor's check (no job id) finds cameras due and no runner: it queues one.
     expect(await repo.endRunner('', undefined, 'check-1')).toBe('check-1');
     expect(await repo.endRunner('', undefined, 'check-2')).toBeNull(); // counted now
     // Its first claim renews it for a whole lease (60 s by default).
     expect(await repo.claim('check-1')).toMatchObject({ kind: 'claimed' });
-    await sleep(300);
+    await sleep(700);
     expect(await repo.runnerState()).toMatchObject({ runners: 1 });
   });
 
@@ -269,13 +269,13 @@ describe('runners and camera turns', () => {
       ...options,
       threads: 1,
       jobSlots: 1,
-      turnTtlMs: 150,
+      turnTtlMs: 300,
     });
     await repo.ingest(meta('p0', 'busy'), frame(1));
     expect(await repo.claim('r')).toMatchObject({ camera: 'busy' });
     for (let i = 1; i <= 5; i++) {
       await repo.ingest(meta(`q${i}`, 'waiting'), frame(i));
-      await sleep(80); // past the turn TTL in all, renewed by every frame
+      await sleep(100); // past the turn TTL in all, renewed by every frame
     }
     expect(await repo.runnerState()).toEqual({ due: 1, runners: 1 });
   });
