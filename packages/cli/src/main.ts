@@ -47,4 +47,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `storevision … | head`: a reader that closes the pipe early loses the rest of the output, as with
+// any Unix tool, instead of an unhandled EPIPE stack trace. Ignored rather than exiting, so a
+// long-running command (`up`, `edge`) still stops its children cleanly on its signal.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
+
 process.exitCode = await main(process.argv);
