@@ -71,3 +71,16 @@ describe('storevision bench outage --help', () => {
     expect(after).toContain('storevision bench outage --minutes 4 --outage-minutes 3');
   });
 });
+
+describe('storevision bench analytics --models', () => {
+  it('is described, and a folder without a person-detector package is refused before anything renders', async () => {
+    const { command, help } = benchCommand('analytics');
+    expect(help).toContain('--models <dir>');
+    await expect(
+      command.parseAsync(['--models', '/nonexistent/models', '--seeds', '9100..9100'], { from: 'user' }),
+    ).rejects.toMatchObject({
+      code: 'CLI_ERR_USAGE',
+      message: expect.stringContaining('no person-detector/manifest.json'),
+    });
+  });
+});

@@ -126,6 +126,11 @@ export function registerBench(program: Command): void {
     .option('--cameras <n>', 'sequences streamed at once, one camera each', '3')
     .option('--cache <dir>', 'where rendered sequences are kept between runs', ANALYTICS_CACHE_DIR)
     .option(
+      '--models <dir>',
+      'folder of model packages the edge loads (its person-detector/ is the detector): a candidate before it is published',
+      MODELS_DIR,
+    )
+    .option(
       '--replay',
       "for tuning: the edge only detects (once per frame, cached beside the sequence); the analytics run in this process on those detections (the edge's counts, in seconds)",
     )
@@ -150,11 +155,16 @@ export function registerBench(program: Command): void {
         detectFps: o.detectFps === undefined ? fps : parseFps(o.detectFps),
         cameras: parsePositiveInt('cameras', o.cameras, 64),
         cacheDir: resolve(o.cache),
-        modelsDir: MODELS_DIR,
+        modelsDir: resolve(o.models),
         replay: o.replay === true,
         motionGate: o.motionGate === true,
         crowd: parseCrowd(o.crowd),
       };
+      if (!existsSync(resolve(opts.modelsDir, 'person-detector', 'manifest.json')))
+        throw new CliError(
+          'CLI_ERR_USAGE',
+          `--models ${o.models}: no person-detector/manifest.json there (the folder holds model packages, one folder each)`,
+        );
       if (opts.replay && opts.motionGate)
         throw new CliError(
           'CLI_ERR_USAGE',
