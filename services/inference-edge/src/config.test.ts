@@ -90,15 +90,21 @@ describe('loadConfig', () => {
 
 describe('lightModels', () => {
   it('is true only when every model package reads as an input of at most 416×416', async () => {
-    const bundled = path.join(BUNDLED_MODELS_DIR, 'person-detector'); // 384×384
-    expect(await lightModels([bundled])).toBe(true);
+    const bundled = path.join(BUNDLED_MODELS_DIR, 'person-detector');
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sv-light-'));
-    const heavy = path.join(dir, 'heavy');
-    await mkdir(heavy);
     const manifest = JSON.parse(await readFile(path.join(bundled, 'manifest.json'), 'utf8'));
-    manifest.input.shape = [1, 3, 640, 640];
-    await writeFile(path.join(heavy, 'manifest.json'), JSON.stringify(manifest));
-    expect(await lightModels([bundled, heavy])).toBe(false);
+    const withInput = async (name: string, side: number) => {
+      await mkdir(path.join(dir, name));
+      manifest.input.shape = [1, 3, side, side];
+      await writeFile(path.join(dir, name, 'manifest.json'), JSON.stringify(manifest));
+      return path.join(dir, name);
+    };
+    const light = await withInput('light', 384);
+    const edge = await withInput('edge', 416);
+    const heavy = await withInput('heavy', 512);
+    expect(await lightModels([light])).toBe(true);
+    expect(await lightModels([light, edge])).toBe(true);
+    expect(await lightModels([light, heavy])).toBe(false);
     expect(await lightModels([path.join(dir, 'missing')])).toBe(false);
     expect(await lightModels([])).toBe(false);
     await rm(dir, { recursive: true, force: true });

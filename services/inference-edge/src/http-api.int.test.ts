@@ -28,8 +28,8 @@ import { startTestRedis, type TestRedis } from './testing/redis-server.ts';
  * and every bad input of the issue with its code.
  */
 
-// Above the ~9 MB of a 384×384 JSON tensor, small enough to send an over-limit body cheaply.
-const BODY_LIMIT = 16 * 1024 * 1024;
+// Above the ~9 MB (384×384) to ~15 MB (512×512) of a JSON tensor, small enough to send an over-limit body cheaply.
+const BODY_LIMIT = 24 * 1024 * 1024;
 let redis: TestRedis;
 let models: Awaited<ReturnType<typeof testModelsDir>>;
 let node: EdgeNode;
@@ -328,11 +328,14 @@ describe('Open Inference Protocol v2', () => {
     const ready = await node.app.inject({ url: '/v2/health/ready' });
     expect([ready.statusCode, ready.json()]).toEqual([200, { ready: true }]);
     const meta = (await node.app.inject({ url: '/v2/models/person-detector' })).json();
+    const { manifest } = await loadModelPackage(path.join(BUNDLED_MODELS_DIR, 'person-detector'));
+    const [, , h, w] = manifest.input.shape as number[];
     expect(meta).toMatchObject({
       name: 'person-detector',
       platform: 'onnxruntime_onnx',
-      inputs: [{ name: 'images', datatype: 'FP32', shape: [1, 3, 384, 384] }],
-      outputs: [{ name: 'output0', datatype: 'FP32', shape: [1, 6, 3024] }],
+      inputs: [{ name: 'images', datatype: 'FP32', shape: [1, 3, h, w] }],
+      // person + cart at strides 8, 16 and 32 of the square input.
+      outputs: [{ name: 'output0', datatype: 'FP32', shape: [1, 6, (h! * w!) * (1 / 64 + 1 / 256 + 1 / 1024)] }],
     });
     expect(meta.versions).toHaveLength(1);
     const r = await node.app.inject({ url: '/v2/models/person-detector/ready' });
@@ -359,8 +362,9 @@ describe('Open Inference Protocol v2', () => {
       id: 'req-1',
     });
     const out = body.outputs[0];
-    expect(out).toMatchObject({ name: 'output0', shape: [1, 6, 3024], datatype: 'FP32' });
-    expect(out.data).toHaveLength(6 * 3024);
+    const anchors = pkg.manifest.output.shape[2] as number;
+    expect(out).toMatchObject({ name: 'output0', shape: [1, 6, anchors], datatype: 'FP32' });
+    expect(out.data).toHaveLength(6 * anchors);
 
     const local = await Detector.create({
       manifest: pkg.manifest,
