@@ -335,7 +335,9 @@ describe('Open Inference Protocol v2', () => {
       platform: 'onnxruntime_onnx',
       inputs: [{ name: 'images', datatype: 'FP32', shape: [1, 3, h, w] }],
       // person + cart at strides 8, 16 and 32 of the square input.
-      outputs: [{ name: 'output0', datatype: 'FP32', shape: [1, 6, (h! * w!) * (1 / 64 + 1 / 256 + 1 / 1024)] }],
+      outputs: [
+        { name: 'output0', datatype: 'FP32', shape: [1, 6, h! * w! * (1 / 64 + 1 / 256 + 1 / 1024)] },
+      ],
     });
     expect(meta.versions).toHaveLength(1);
     const r = await node.app.inject({ url: '/v2/models/person-detector/ready' });

@@ -106,7 +106,11 @@ describe.each(BACKENDS)('model registry on %s', (backend) => {
     expect(v.manifest.labels).toEqual(['person', 'cart']);
     // The graph's static shapes, as the bundled manifest states them.
     expect(v.manifest.input.shape).toEqual(manifest.input.shape);
-    expect(v.manifest.output).toMatchObject({ name: 'output0', format: 'yolov8', shape: manifest.output.shape });
+    expect(v.manifest.output).toMatchObject({
+      name: 'output0',
+      format: 'yolov8',
+      shape: manifest.output.shape,
+    });
     expect(v.manifest.output.shape).toHaveLength(3);
     expect(v.manifest.source).toMatchObject({ importedFrom: 'ultralytics-onnx-metadata', stride: 32 });
   });
