@@ -22,8 +22,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import CachedDataset  # noqa: E402
 from export import fuse_conv_bn  # noqa: E402
 from model import Conv, TinyDet  # noqa: E402
+from train import NAMES  # noqa: E402
 
-NAMES = ("person", "cart")
+# The shape of the released TinyDet (train.py's defaults); the ONNX initializers must fit it.
+MODEL_CFG = {"nc": len(NAMES), "width": (16, 32, 64, 96, 112), "head_hidden": 32}
 
 
 def load_onnx_weights(path):
@@ -34,10 +36,10 @@ def load_onnx_weights(path):
     return {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in m.graph.initializer}
 
 
-def restore(onnx_path, images, width=(16, 32, 64, 96, 112), head_hidden=32):
+def restore(onnx_path, images, model_cfg=MODEL_CFG):
     """A TinyDet with BatchNorm whose eval-mode output equals the ONNX graph's. `images`: [N,3,S,S] 0-1."""
     w = load_onnx_weights(onnx_path)
-    model = TinyDet(nc=len(NAMES), width=width, head_hidden=head_hidden).eval()
+    model = TinyDet(**model_cfg).eval()
     fused = fuse_conv_bn(copy.deepcopy(model)).eval()
     sd = fused.state_dict()
     missing = [k for k in sd if k not in w]
@@ -63,8 +65,9 @@ def restore(onnx_path, images, width=(16, 32, 64, 96, 112), head_hidden=32):
         h.remove()
 
     mods = dict(model.named_modules())
+    blocks = {name for name, mod in fused.named_modules() if isinstance(mod, Conv)}
     for name, mod in fused.named_modules():
-        if isinstance(mod, Conv):
+        if name in blocks:
             tgt = mods[name]
             s0, s1, n = stats[name]
             mean = (s0 / n).float()
@@ -75,9 +78,8 @@ def restore(onnx_path, images, width=(16, 32, 64, 96, 112), head_hidden=32):
             tgt.bn.running_var.copy_(var)
             tgt.bn.weight.data.copy_((var + eps).sqrt())
             tgt.bn.bias.data.copy_(mod.conv.bias.data + mean)
-        elif isinstance(mod, torch.nn.Conv2d) and not any(
-            name.startswith(c + ".") for c, cm in fused.named_modules() if isinstance(cm, Conv)
-        ):
+        elif isinstance(mod, torch.nn.Conv2d) and name.rpartition(".")[0] not in blocks:
+            # A plain conv (the heads' last 1x1): no BatchNorm, copied as it is.
             mods[name].weight.data.copy_(mod.weight.data)
             mods[name].bias.data.copy_(mod.bias.data)
 
@@ -106,7 +108,7 @@ def main():
     model, err = restore(a.onnx, imgs)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     torch.save({"model": model.state_dict(), "ema": None, "epoch": 0, "imgsz": a.imgsz, "names": NAMES,
-                "model_cfg": {"nc": len(NAMES), "width": (16, 32, 64, 96, 112), "head_hidden": 32},
+                "model_cfg": MODEL_CFG,
                 "fitness": None, "source": os.path.basename(a.onnx)}, a.out)
     print(f"wrote {a.out} from {a.onnx} ({len(idx)} calibration images; max |ONNX - restored| {err:.2e})")
 
