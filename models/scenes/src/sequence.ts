@@ -79,6 +79,12 @@ export class SequenceRenderer {
     b: [number, number];
     in: [number, number];
   }[];
+  /**
+   * The scene's background SVG, drawn once. A scene may take its colours from the random stream that
+   * also times its arrivals, so it is drawn at the same point whether or not frames are encoded:
+   * a truth-only run (`frame(i, false)`) simulates the same floor as a rendered one.
+   */
+  private backgroundSvg?: string;
   private background?: Promise<Buffer>;
   private readonly layers = new Map<string, Promise<Buffer>>();
   private gain?: Float32Array;
@@ -180,6 +186,7 @@ export class SequenceRenderer {
       const items = this.drawables();
       const truth = this.truthOf(this.simFrame, items);
       if (this.simFrame === index) {
+        this.backgroundSvg ??= this.instance.background();
         const jpeg = encode ? await this.encode(index, items) : Buffer.alloc(0);
         return { index, jpeg, truth };
       }
@@ -434,7 +441,7 @@ export class SequenceRenderer {
     const { width, height } = this.cam;
     this.background ??= sharp(
       Buffer.from(
-        `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${this.instance.background()}</svg>`,
+        `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${this.backgroundSvg ?? this.instance.background()}</svg>`,
       ),
     )
       .removeAlpha()
