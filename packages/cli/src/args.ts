@@ -75,6 +75,14 @@ export function parseCrowd(v: string): number {
   return n;
 }
 
+/** A fraction from 0 to 1 (e.g. `--truth-boxes 0.25`). */
+export function parseFraction(name: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new CliError('CLI_ERR_USAGE', `bad --${name} "${v}": expected a number from 0 to 1`);
+  return n;
+}
+
 export function parseFps(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0 || n > 120)

@@ -46,4 +46,31 @@ describe('storevision bench analytics --replay', () => {
     expect(formatAnalyticsBench(replayed)).toContain('REPLAY');
     expect(formatAnalyticsBench(live)).not.toContain('REPLAY');
   }, 240_000);
+
+  it("--truth-boxes scores the tracker and counting rules on the truth's boxes, with no edge", async () => {
+    cacheDir ??= await mkdtemp(join(os.tmpdir(), 'sv-analytics-bench-'));
+    const r = await runAnalyticsBench({
+      scenes: ['entrance'],
+      seeds: [9101],
+      seconds: 8,
+      fps: 10,
+      detectFps: 10,
+      cameras: 1,
+      cacheDir,
+      modelsDir: MODELS_DIR,
+      truthBoxes: 0.25,
+    });
+    const [q] = r.sequences;
+    expect(r.command).toBeNull();
+    expect(r.cost.edgeCpuSeconds).toBeNull();
+    expect(q!.framesPushed).toBe(80);
+    const [door] = q!.score.lines;
+    expect(door!.truth.in + door!.truth.out).toBeGreaterThan(0);
+    expect(door!.counted).toEqual(door!.truth);
+    expect(q!.score.tracking.mota).toBeGreaterThan(0.9);
+    expect(q!.score.tracking.idf1).toBeGreaterThan(0.9);
+    const text = formatAnalyticsBench(r);
+    expect(text).toContain('TRUTH BOXES');
+    expect(text).not.toContain('REPLAY');
+  }, 120_000);
 });

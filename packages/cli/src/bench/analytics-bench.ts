@@ -14,6 +14,12 @@
  * detects (each frame once, through `POST /v1/models/{name}/detect`, cached beside the sequence per
  * model version), and `CameraAnalytics` runs in this process on the cached detections — the same
  * inputs the edge's analytics get, so the same counts, in seconds instead of minutes.
+ *
+ * `--truth-boxes V` takes the detector out: each frame's detections are the ground truth's boxes of
+ * the people at least V visible (colours from the frame's pixels as the edge computes them), and the
+ * analytics run in this process, with no edge. It scores the tracker and the counting rules alone,
+ * the ceiling a detector that found exactly those people would give; the gap to the end-to-end
+ * figures is the detector's.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -23,6 +29,7 @@ import { performance } from 'node:perf_hooks';
 import {
   type AnalyticsScore,
   analyticsConfigForScene,
+  appearanceOf,
   CameraAnalytics,
   median,
   type ObservedFrame,
@@ -37,12 +44,15 @@ import {
   type GtLineCrossing,
   type GtRecord,
   type GtZoneVisit,
+  modelManifestSchema,
   type SceneDescription,
   type SceneName,
   sceneDescriptionSchema,
 } from '@storevision/contracts';
+import { computeLetterbox, DEFAULT_RESIZE_KERNEL } from '@storevision/detector';
 import { startTestRedis, type TestRedis } from '@storevision/inference-edge';
 import { SequenceRenderer, writeSequence } from '@storevision/scenes';
+import sharp from 'sharp';
 import { EdgeProcess } from './edge-process.ts';
 
 export interface AnalyticsBenchOptions {
@@ -60,6 +70,11 @@ export interface AnalyticsBenchOptions {
   modelsDir: string;
   /** Analyse cached detections in this process instead of streaming frames (see above). */
   replay?: boolean;
+  /**
+   * Detections are the truth's boxes of people at least this visible (0–1), analysed in this
+   * process with no edge: the tracker and counting rules scored alone (see above).
+   */
+  truthBoxes?: number;
   /** Run the edge with `--motion-gate` (frames without motion repeat the last detections). */
   motionGate?: boolean;
   /** The scenes' arrival rates times this (0.1 a quiet hour, 0 an empty store). @defaultValue 1 */
@@ -118,8 +133,11 @@ export interface AnalyticsBenchResult {
   kind: 'analytics-bench';
   date: string;
   machine: { cpus: number; cpuModel: string; memoryGb: number; node: string };
-  command: string;
-  options: Omit<AnalyticsBenchOptions, 'onProgress' | 'onFrame'>;
+  /** The edge's command line (null with `truthBoxes`: no edge runs). */
+  command: string | null;
+  options: Omit<AnalyticsBenchOptions, 'onProgress' | 'onFrame' | 'truthBoxes'> & {
+    truthBoxes?: number | null;
+  };
   scenes: SceneSummary[];
   sequences: SequenceResult[];
   /** Tracker + analytics time per frame inside the edge (its own histogram), and in-process for 30 people. */
@@ -301,6 +319,60 @@ async function replaySequence(
   onFrame: () => void,
 ): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
   const detections = await cachedDetections(edgeUrl, seq, MODEL);
+  return analyseInProcess(seq, step, async (i) => detections[i]!, onFrame);
+}
+
+/**
+ * `--truth-boxes`: the truth's boxes of people at least `minVisible` seen, as confident detections,
+ * with the colours the edge would compute from the frame decoded at the detector's input size.
+ */
+async function truthSequence(
+  seq: Sequence,
+  step: number,
+  minVisible: number,
+  input: { width: number; height: number },
+  onFrame: () => void,
+): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
+  const { width, height } = seq.description;
+  const g = computeLetterbox(width, height, input.width, input.height, { mode: 'letterbox', center: true });
+  const w = Math.min(width, g.resizedWidth);
+  const h = Math.min(height, g.resizedHeight);
+  return analyseInProcess(
+    seq,
+    step,
+    async (i) => {
+      const truth = seq.frames[i]!;
+      const { data, info } = await sharp(await readFile(join(seq.dir, truth.file)))
+        .resize(w, h, { fit: 'fill', kernel: DEFAULT_RESIZE_KERNEL })
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const image = { data, width: info.width, height: info.height, channels: 3 };
+      const detections: Detection[] = truth.objects
+        .filter((o) => o.visible >= minVisible)
+        .map((o) => {
+          const appearance = appearanceOf(image, width, height, o.box);
+          return {
+            label: o.label,
+            classId: o.classId,
+            score: 0.9,
+            box: o.box,
+            ...(appearance ? { appearance } : {}),
+          };
+        });
+      return { frame: truth.frame, width, height, detections };
+    },
+    onFrame,
+  );
+}
+
+/** Each pushed frame's detections through `CameraAnalytics` in this process. */
+async function analyseInProcess(
+  seq: Sequence,
+  step: number,
+  detectionsOf: (index: number) => Promise<CachedDetections>,
+  onFrame: () => void,
+): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
   const engine = new CameraAnalytics({
     cameraId: cameraOf(seq),
     storeId: 'bench',
@@ -313,7 +385,7 @@ async function replaySequence(
   const events: AnalyticsEvent[] = [];
   for (let i = 0; i < seq.frames.length; i += step) {
     const truth = seq.frames[i]!;
-    const d = detections[i]!;
+    const d = await detectionsOf(i);
     events.push(
       ...engine.process({
         frameId: `f${truth.frame}`,
@@ -461,20 +533,38 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
   let edgeCpuSeconds: number | null = null;
   let edgeDecodeMsPerFrame: number | null = null;
   let edgeModelsMsPerFrame: number | null = null;
+  const truthBoxes = o.truthBoxes;
   try {
-    redis = await startTestRedis();
-    o.onProgress?.('starting the edge');
-    edge = await EdgeProcess.start({
-      redisUrl: redis.url,
-      modelsDir: o.modelsDir,
-      models: [MODEL],
-      redisPrefix: 'bench-analytics',
-      nodeId: 'bench-analytics',
-      ...(o.motionGate ? { extraArgs: ['--motion-gate'] } : {}),
-    });
-    const url = edge.url;
-    const cpu0 = edge.cpuSeconds();
-    const work0 = frameWork(await (await fetch(`${url}/metrics`)).text());
+    let url = '';
+    let cpu0: number | undefined;
+    let work0 = { decode: 0, models: 0 };
+    let input = { width: 0, height: 0 };
+    if (truthBoxes === undefined) {
+      redis = await startTestRedis();
+      o.onProgress?.('starting the edge');
+      edge = await EdgeProcess.start({
+        redisUrl: redis.url,
+        modelsDir: o.modelsDir,
+        models: [MODEL],
+        redisPrefix: 'bench-analytics',
+        nodeId: 'bench-analytics',
+        ...(o.motionGate ? { extraArgs: ['--motion-gate'] } : {}),
+      });
+      url = edge.url;
+      cpu0 = edge.cpuSeconds();
+      work0 = frameWork(await (await fetch(`${url}/metrics`)).text());
+    } else {
+      // The colours are taken at the size the edge decodes frames for this detector.
+      const manifest = modelManifestSchema.parse(
+        JSON.parse(await readFile(join(o.modelsDir, MODEL, 'manifest.json'), 'utf8')),
+      );
+      const shape = manifest.input.shape;
+      input = { width: Number(shape[shape.length - 1]), height: Number(shape[shape.length - 2]) };
+      if (!(input.width > 0 && input.height > 0))
+        throw new Error(
+          `${MODEL}: --truth-boxes needs a fixed input size, the manifest has ${JSON.stringify(shape)}`,
+        );
+    }
     const t0 = performance.now();
     const queue = [...sequences];
     await Promise.all(
@@ -482,9 +572,12 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         for (let seq = queue.shift(); seq; seq = queue.shift()) {
           const s = seq;
           const onFrame = () => o.onFrame?.(++pushed, total);
-          const { observed, events } = o.replay
-            ? await replaySequence(url, s, step, onFrame)
-            : await streamSequence(url, s, step, onFrame);
+          const { observed, events } =
+            truthBoxes !== undefined
+              ? await truthSequence(s, step, truthBoxes, input, onFrame)
+              : o.replay
+                ? await replaySequence(url, s, step, onFrame)
+                : await streamSequence(url, s, step, onFrame);
           const score = scoreAnalytics({
             scene: s.description,
             truthFrames: s.frames,
@@ -509,13 +602,15 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
       }),
     );
     streamSeconds = (performance.now() - t0) / 1000;
-    const cpu1 = edge.cpuSeconds();
+    const cpu1 = edge?.cpuSeconds();
     edgeCpuSeconds = cpu0 === undefined || cpu1 === undefined ? null : cpu1 - cpu0;
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    const work1 = frameWork(metrics);
+    const metrics = edge ? await (await fetch(`${url}/metrics`)).text() : '';
     const perFrame = (a: number, b: number) => (pushed > 0 ? ((b - a) * 1000) / pushed : null);
-    edgeDecodeMsPerFrame = perFrame(work0.decode, work1.decode);
-    edgeModelsMsPerFrame = perFrame(work0.models, work1.models);
+    if (edge) {
+      const work1 = frameWork(metrics);
+      edgeDecodeMsPerFrame = perFrame(work0.decode, work1.decode);
+      edgeModelsMsPerFrame = perFrame(work0.models, work1.models);
+    }
     const sum = Number(/^edge_analytics_frame_seconds_sum\{[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? Number.NaN);
     const count = Number(
       /^edge_analytics_frame_seconds_count\{[^}]*\} (\S+)/m.exec(metrics)?.[1] ?? Number.NaN,
@@ -539,7 +634,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         memoryGb: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
         node: process.version,
       },
-      command: edge.command,
+      command: edge?.command ?? null,
       options: {
         scenes: o.scenes,
         seeds: o.seeds,
@@ -550,6 +645,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         cacheDir: o.cacheDir,
         modelsDir: o.modelsDir,
         replay: o.replay ?? false,
+        truthBoxes: truthBoxes ?? null,
         motionGate: o.motionGate ?? false,
         crowd: o.crowd ?? 1,
       },
@@ -658,7 +754,11 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
   out.push(
     `machine: ${r.machine.cpus} vCPU ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}`,
   );
-  if (o.replay)
+  if (o.truthBoxes != null)
+    out.push(
+      `TRUTH BOXES: the ground truth's boxes of people at least ${pct(o.truthBoxes)} visible in place of the detector, analysed in this process — the tracker and counting rules alone, not an end-to-end figure`,
+    );
+  else if (o.replay)
     out.push(
       'REPLAY: cached detections analysed in this process, for tuning; the figures are the end-to-end run without --replay',
     );
@@ -727,7 +827,7 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
       `inference threads per frame pushed: decode ${r.cost.edgeDecodeMsPerFrame.toFixed(2)} ms${o.motionGate ? ' (with the motion thumbnail)' : ''}, models ${r.cost.edgeModelsMsPerFrame.toFixed(2)} ms`,
     );
   out.push(
-    o.replay
+    o.replay || o.truthBoxes != null
       ? `${r.throughputFps.toFixed(1)} frames/s replayed; ${(r.seconds / 60).toFixed(1)} min in all`
       : `${r.throughputFps.toFixed(1)} frames/s through the edge, closed loop; ${(r.seconds / 60).toFixed(1)} min in all`,
   );

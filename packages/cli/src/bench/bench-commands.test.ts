@@ -84,3 +84,24 @@ describe('storevision bench analytics --models', () => {
     });
   });
 });
+
+describe('storevision bench analytics --truth-boxes', () => {
+  it('is described, and a bad share or a detector option beside it is refused before anything renders', async () => {
+    const { help } = benchCommand('analytics');
+    expect(help).toContain('--truth-boxes [visible]');
+    for (const [args, message] of [
+      [['--truth-boxes', '1.5'], 'bad --truth-boxes "1.5": expected a number from 0 to 1'],
+      [['--truth-boxes', 'most'], 'bad --truth-boxes "most"'],
+      [['--truth-boxes', '0.25', '--replay'], '--truth-boxes runs no detector'],
+      [['--truth-boxes', '--motion-gate'], '--truth-boxes runs no detector'],
+    ] as const) {
+      const { command } = benchCommand('analytics');
+      await expect(
+        command.parseAsync([...args, '--seeds', '9100..9100'], { from: 'user' }),
+      ).rejects.toMatchObject({
+        code: 'CLI_ERR_USAGE',
+        message: expect.stringContaining(message),
+      });
+    }
+  });
+});

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import {
   parseCrowd,
   parseFps,
+  parseFraction,
   parseNonNegativeInt,
   parsePositiveInt,
   parsePositiveNumber,
@@ -134,6 +135,10 @@ export function registerBench(program: Command): void {
       '--replay',
       "for tuning: the edge only detects (once per frame, cached beside the sequence); the analytics run in this process on those detections (the edge's counts, in seconds)",
     )
+    .option(
+      '--truth-boxes [visible]',
+      "the detector taken out: the truth's boxes of people at least this visible (0-1; 0.25 if no value, the share the detector is trained to find) analysed in this process, no edge; scores the tracker and counting rules alone",
+    )
     .option('--crowd <x>', "the scenes' arrival rates times this: 0.1 a quiet hour, 0 an empty store", '1')
     .option(
       '--motion-gate',
@@ -143,7 +148,7 @@ export function registerBench(program: Command): void {
     .option('--save <path>', 'also write <path>.txt and <path>.json')
     .addHelpText(
       'after',
-      '\nRendering is cached: the first run of a seed renders it (about 0.1-0.2 s a frame), later runs reuse it.\nExample: storevision bench analytics --scene entrance --seeds 9100..9101 --detect-fps 5\nTuning on development seeds (never the evaluation ones): storevision bench analytics --scene entrance --seeds 8200..8202 --replay',
+      '\nRendering is cached: the first run of a seed renders it (about 0.1-0.2 s a frame), later runs reuse it.\nExample: storevision bench analytics --scene entrance --seeds 9100..9101 --detect-fps 5\nTuning on development seeds (never the evaluation ones): storevision bench analytics --scene entrance --seeds 8200..8202 --replay\nThe tracker alone, as with a perfect detector: storevision bench analytics --scene entrance --truth-boxes',
     )
     .action(async (o) => {
       const fps = parseFps(o.fps);
@@ -159,11 +164,19 @@ export function registerBench(program: Command): void {
         replay: o.replay === true,
         motionGate: o.motionGate === true,
         crowd: parseCrowd(o.crowd),
+        ...(o.truthBoxes === undefined
+          ? {}
+          : { truthBoxes: o.truthBoxes === true ? 0.25 : parseFraction('truth-boxes', o.truthBoxes) }),
       };
       if (!existsSync(resolve(opts.modelsDir, 'person-detector', 'manifest.json')))
         throw new CliError(
           'CLI_ERR_USAGE',
           `--models ${o.models}: no person-detector/manifest.json there (the folder holds model packages, one folder each)`,
+        );
+      if (opts.truthBoxes !== undefined && (opts.replay || opts.motionGate))
+        throw new CliError(
+          'CLI_ERR_USAGE',
+          '--truth-boxes runs no detector: --replay and --motion-gate do not apply to it',
         );
       if (opts.replay && opts.motionGate)
         throw new CliError(
