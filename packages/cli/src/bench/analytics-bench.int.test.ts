@@ -13,6 +13,17 @@ import { type AnalyticsBenchOptions, formatAnalyticsBench, runAnalyticsBench } f
  */
 const MODELS_DIR = fileURLToPath(new URL('../../../../models', import.meta.url));
 let cacheDir: string | undefined;
+/** One entrance sequence, 8 s at 10 fps (800×600), one camera. */
+const shortEntrance = (dir: string): AnalyticsBenchOptions => ({
+  scenes: ['entrance'],
+  seeds: [9101],
+  seconds: 8,
+  fps: 10,
+  detectFps: 10,
+  cameras: 1,
+  cacheDir: dir,
+  modelsDir: MODELS_DIR,
+});
 afterAll(async () => {
   if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
 });
@@ -20,16 +31,7 @@ afterAll(async () => {
 describe('storevision bench analytics --replay', () => {
   it("scores a sequence exactly as the edge's own analytics do, from detections it caches", async () => {
     cacheDir = await mkdtemp(join(os.tmpdir(), 'sv-analytics-bench-'));
-    const opts: AnalyticsBenchOptions = {
-      scenes: ['entrance'],
-      seeds: [9101],
-      seconds: 8,
-      fps: 10,
-      detectFps: 10,
-      cameras: 1,
-      cacheDir,
-      modelsDir: MODELS_DIR,
-    };
+    const opts = shortEntrance(cacheDir);
     const live = await runAnalyticsBench(opts);
     const replayed = await runAnalyticsBench({ ...opts, replay: true });
     const [a] = live.sequences;
@@ -49,17 +51,7 @@ describe('storevision bench analytics --replay', () => {
 
   it("--truth-boxes scores the tracker and counting rules on the truth's boxes, with no edge", async () => {
     cacheDir ??= await mkdtemp(join(os.tmpdir(), 'sv-analytics-bench-'));
-    const r = await runAnalyticsBench({
-      scenes: ['entrance'],
-      seeds: [9101],
-      seconds: 8,
-      fps: 10,
-      detectFps: 10,
-      cameras: 1,
-      cacheDir,
-      modelsDir: MODELS_DIR,
-      truthBoxes: 0.25,
-    });
+    const r = await runAnalyticsBench({ ...shortEntrance(cacheDir), truthBoxes: 0.25 });
     const [q] = r.sequences;
     expect(r.command).toBeNull();
     expect(r.cost.edgeCpuSeconds).toBeNull();
