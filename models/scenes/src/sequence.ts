@@ -187,7 +187,7 @@ export class SequenceRenderer {
       const truth = this.truthOf(this.simFrame, items);
       if (this.simFrame === index) {
         this.backgroundSvg ??= this.instance.background();
-        const jpeg = encode ? await this.encode(index, items) : Buffer.alloc(0);
+        const jpeg = encode ? await this.encode(index, items, this.backgroundSvg) : Buffer.alloc(0);
         return { index, jpeg, truth };
       }
     }
@@ -437,11 +437,11 @@ export class SequenceRenderer {
     return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${body}</svg>`;
   }
 
-  private async encode(index: number, items: Drawable[]): Promise<Buffer> {
+  private async encode(index: number, items: Drawable[], backgroundSvg: string): Promise<Buffer> {
     const { width, height } = this.cam;
     this.background ??= sharp(
       Buffer.from(
-        `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${this.backgroundSvg ?? this.instance.background()}</svg>`,
+        `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${backgroundSvg}</svg>`,
       ),
     )
       .removeAlpha()

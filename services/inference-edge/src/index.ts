@@ -9,6 +9,8 @@ export {
   loadConfig,
 } from './config.ts';
 export { EdgeError, type EdgeErrorCode, edgeErrors, isEdgeError } from './errors.ts';
+/** The edge's frame decode (also used by `storevision bench analytics --truth-boxes` for the same pixels). */
+export { type DecodedFrame, decodeForModels } from './inference/frame-decoder.ts';
 /** The model agent's resumable, digest-checked blob download (also used by `storevision bench models`). */
 export { type BlobDownloadOptions, type BlobDownloadResult, downloadBlob } from './models/blob-download.ts';
 /** The model agent's server-sent-event parser (also used by `storevision bench models`' simulated edges). */

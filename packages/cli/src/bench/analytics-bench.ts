@@ -44,15 +44,18 @@ import {
   type GtLineCrossing,
   type GtRecord,
   type GtZoneVisit,
-  modelManifestSchema,
   type SceneDescription,
   type SceneName,
   sceneDescriptionSchema,
 } from '@storevision/contracts';
-import { computeLetterbox, DEFAULT_RESIZE_KERNEL } from '@storevision/detector';
-import { startTestRedis, type TestRedis } from '@storevision/inference-edge';
+import { type InputSpec, loadModelPackage, resolveInputSpec } from '@storevision/detector';
+import {
+  decodeForModels,
+  edgeConfigSchema,
+  startTestRedis,
+  type TestRedis,
+} from '@storevision/inference-edge';
 import { SequenceRenderer, writeSequence } from '@storevision/scenes';
-import sharp from 'sharp';
 import { EdgeProcess } from './edge-process.ts';
 
 export interface AnalyticsBenchOptions {
@@ -135,9 +138,7 @@ export interface AnalyticsBenchResult {
   machine: { cpus: number; cpuModel: string; memoryGb: number; node: string };
   /** The edge's command line (null with `truthBoxes`: no edge runs). */
   command: string | null;
-  options: Omit<AnalyticsBenchOptions, 'onProgress' | 'onFrame' | 'truthBoxes'> & {
-    truthBoxes?: number | null;
-  };
+  options: Omit<AnalyticsBenchOptions, 'onProgress' | 'onFrame'>;
   scenes: SceneSummary[];
   sequences: SequenceResult[];
   /** Tracker + analytics time per frame inside the edge (its own histogram), and in-process for 30 people. */
@@ -324,34 +325,27 @@ async function replaySequence(
 
 /**
  * `--truth-boxes`: the truth's boxes of people at least `minVisible` seen, as confident detections,
- * with the colours the edge would compute from the frame decoded at the detector's input size.
+ * with the colours the edge computes, from the frame decoded by the edge's own `decodeForModels`.
  */
 async function truthSequence(
   seq: Sequence,
   step: number,
   minVisible: number,
-  input: { width: number; height: number },
+  input: InputSpec,
   onFrame: () => void,
 ): Promise<{ observed: ObservedFrame[]; events: AnalyticsEvent[] }> {
-  const { width, height } = seq.description;
-  const g = computeLetterbox(width, height, input.width, input.height, { mode: 'letterbox', center: true });
-  const w = Math.min(width, g.resizedWidth);
-  const h = Math.min(height, g.resizedHeight);
+  const maxPixels = edgeConfigSchema.shape.maxPixels.parse(undefined);
   return analyseInProcess(
     seq,
     step,
     async (i) => {
       const truth = seq.frames[i]!;
-      const { data, info } = await sharp(await readFile(join(seq.dir, truth.file)))
-        .resize(w, h, { fit: 'fill', kernel: DEFAULT_RESIZE_KERNEL })
-        .removeAlpha()
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      const image = { data, width: info.width, height: info.height, channels: 3 };
+      // The edge's own decode: the same pixels its colours are taken from.
+      const frame = await decodeForModels(await readFile(join(seq.dir, truth.file)), [input], { maxPixels });
       const detections: Detection[] = truth.objects
         .filter((o) => o.visible >= minVisible)
         .map((o) => {
-          const appearance = appearanceOf(image, width, height, o.box);
+          const appearance = appearanceOf(frame.image, frame.width, frame.height, o.box);
           return {
             label: o.label,
             classId: o.classId,
@@ -360,7 +354,7 @@ async function truthSequence(
             ...(appearance ? { appearance } : {}),
           };
         });
-      return { frame: truth.frame, width, height, detections };
+      return { frame: truth.frame, width: frame.width, height: frame.height, detections };
     },
     onFrame,
   );
@@ -538,7 +532,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
     let url = '';
     let cpu0: number | undefined;
     let work0 = { decode: 0, models: 0 };
-    let input = { width: 0, height: 0 };
+    let input: InputSpec | undefined;
     if (truthBoxes === undefined) {
       redis = await startTestRedis();
       o.onProgress?.('starting the edge');
@@ -555,15 +549,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
       work0 = frameWork(await (await fetch(`${url}/metrics`)).text());
     } else {
       // The colours are taken at the size the edge decodes frames for this detector.
-      const manifest = modelManifestSchema.parse(
-        JSON.parse(await readFile(join(o.modelsDir, MODEL, 'manifest.json'), 'utf8')),
-      );
-      const shape = manifest.input.shape;
-      input = { width: Number(shape[shape.length - 1]), height: Number(shape[shape.length - 2]) };
-      if (!(input.width > 0 && input.height > 0))
-        throw new Error(
-          `${MODEL}: --truth-boxes needs a fixed input size, the manifest has ${JSON.stringify(shape)}`,
-        );
+      input = resolveInputSpec((await loadModelPackage(join(o.modelsDir, MODEL))).manifest.input);
     }
     const t0 = performance.now();
     const queue = [...sequences];
@@ -573,7 +559,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
           const s = seq;
           const onFrame = () => o.onFrame?.(++pushed, total);
           const { observed, events } =
-            truthBoxes !== undefined
+            truthBoxes !== undefined && input
               ? await truthSequence(s, step, truthBoxes, input, onFrame)
               : o.replay
                 ? await replaySequence(url, s, step, onFrame)
@@ -645,7 +631,7 @@ export async function runAnalyticsBench(o: AnalyticsBenchOptions): Promise<Analy
         cacheDir: o.cacheDir,
         modelsDir: o.modelsDir,
         replay: o.replay ?? false,
-        truthBoxes: truthBoxes ?? null,
+        ...(truthBoxes === undefined ? {} : { truthBoxes }),
         motionGate: o.motionGate ?? false,
         crowd: o.crowd ?? 1,
       },
@@ -754,7 +740,7 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
   out.push(
     `machine: ${r.machine.cpus} vCPU ${r.machine.cpuModel}, ${r.machine.memoryGb} GB, node ${r.machine.node}`,
   );
-  if (o.truthBoxes != null)
+  if (o.truthBoxes !== undefined)
     out.push(
       `TRUTH BOXES: the ground truth's boxes of people at least ${pct(o.truthBoxes)} visible in place of the detector, analysed in this process — the tracker and counting rules alone, not an end-to-end figure`,
     );
@@ -827,7 +813,7 @@ export function formatAnalyticsBench(r: AnalyticsBenchResult): string {
       `inference threads per frame pushed: decode ${r.cost.edgeDecodeMsPerFrame.toFixed(2)} ms${o.motionGate ? ' (with the motion thumbnail)' : ''}, models ${r.cost.edgeModelsMsPerFrame.toFixed(2)} ms`,
     );
   out.push(
-    o.replay || o.truthBoxes != null
+    o.replay || o.truthBoxes !== undefined
       ? `${r.throughputFps.toFixed(1)} frames/s replayed; ${(r.seconds / 60).toFixed(1)} min in all`
       : `${r.throughputFps.toFixed(1)} frames/s through the edge, closed loop; ${(r.seconds / 60).toFixed(1)} min in all`,
   );
